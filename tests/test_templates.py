@@ -1,0 +1,153 @@
+import os
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from weprompt.bank import load_bank
+from weprompt.templates import (
+    Template,
+    TemplateCollection,
+    TemplateError,
+    TemplateMetadata,
+    load_templates,
+    parse_templates,
+    render,
+)
+
+UID = "7c2a3a6e-4a8e-4c62-9a57-2f0f7a4e9b11"
+
+# Written by hand in the exact shape promptsource's DatasetTemplates.write_to_file produces:
+# yaml.dump defaults (sorted keys, non-ASCII escaped as \uXXXX, double-quoted long strings).
+PROMPTSOURCE_FILE = f"""dataset: ocnli
+templates:
+  {UID}: !Template
+    answer_choices: "\\u662F ||| \\u5426"
+    id: {UID}
+    jinja: "{{{{premise}}}}\\n\\u95EE\\uFF1A\\u5BF9\\u5417\\uFF1F ||| {{{{answer_choices[label]}}}}"
+    metadata: !TemplateMetadata
+      choices_in_prompt: false
+      languages:
+      - zh
+      metrics:
+      - Accuracy
+      original_task: false
+    name: "\\u662F\\u5426"
+    reference: ''
+"""
+
+
+def _coll(tmp_path):
+    t = Template(
+        name="是非题",
+        jinja="{{premise}}\n问：对吗？ ||| {{answer_choices[label]}}",
+        answer_choices="是 ||| 否",
+        metadata=TemplateMetadata(False, False, ["Accuracy"], ["zh"], {"annotator": "张三"}),
+        id=UID,
+    )
+    return TemplateCollection("ocnli", [t], tmp_path / "ocnli.yaml")
+
+
+def test_promptsource_file_loads_and_renders(tmp_path):
+    p = tmp_path / "templates.yaml"
+    p.write_text(PROMPTSOURCE_FILE, encoding="utf-8")
+    coll = load_templates(p)
+    t = coll.templates[0]
+    assert (t.name, t.answer_choices, t.metadata.original_task) == ("是否", "是 ||| 否", False)
+    r = render(t, {"premise": "天晴了", "label": 0})
+    assert (r.input, r.target, r.answer_choices) == ("天晴了\n问：对吗？", "是", ["是", "否"])
+    # unchanged -> byte-for-byte the same file, even though it is not in our canonical layout
+    coll.save()
+    assert p.read_text(encoding="utf-8") == PROMPTSOURCE_FILE
+
+
+def test_round_trip_and_utf8(tmp_path):
+    coll = _coll(tmp_path)
+    coll.save()
+    text = coll.path.read_text(encoding="utf-8")
+    assert "是非题" in text and "\\u" not in text and "annotator: 张三" in text
+    again = load_templates(coll.path)
+    assert again.templates == coll.templates
+    again.save()
+    assert coll.path.read_text(encoding="utf-8") == text
+
+
+def test_every_bank_file_round_trips():
+    _, bank = load_bank()
+    for coll in bank.values():
+        if coll.templates:
+            assert coll.to_yaml() == coll.path.read_text(encoding="utf-8"), coll.path
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    coll = _coll(tmp_path)
+    coll.save()
+    before = coll.path.read_bytes()
+    coll.templates[0].name = "改过的"
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        coll.save()
+    assert coll.path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ocnli.yaml"]  # no temp file left behind
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "dataset: x\ntemplates:\n  a: !Bogus\n    name: n\n",
+            r"x.yaml:3: could not determine a constructor for the tag '!Bogus'",
+        ),
+        ("dataset: x\ntemplates: [\n", r"x.yaml:\d+: invalid YAML"),
+        (
+            "dataset: x\ntemplates:\n  not-a-uuid: !Template\n    id: not-a-uuid\n    name: n\n    jinja: j\n",
+            r"x.yaml:3: template 'not-a-uuid': id is not a UUID",
+        ),
+        (
+            f"dataset: x\ntemplates:\n  {UID}: !Template\n    id: {UID}\n    jinja: j\n",
+            r"template '.*': field 'name' is missing",
+        ),
+        (
+            f"dataset: x\ntemplates:\n  {UID}: !Template\n    id: {UID}\n    name: n\n    jinja: j\n    jinjaa: k\n",
+            r"unknown field 'jinjaa'",
+        ),
+    ],
+)
+def test_bad_files_get_clear_errors(text, message):
+    with pytest.raises(TemplateError, match=message):
+        parse_templates(text, "x.yaml")
+
+
+@pytest.mark.parametrize(
+    "jinja",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }} ||| x",
+        "{{ premise.__class__ }} ||| x",
+        "{{ cycler.__init__.__globals__ }} ||| x",
+    ],
+)
+def test_sandbox_refuses_attribute_tricks(jinja):
+    t = Template(name="evil", jinja=jinja)
+    with pytest.raises(SecurityError, match="is unsafe"):
+        render(t, {"premise": "a"})
+
+
+def test_choice_is_seeded():
+    t = Template(name="c", jinja="{{ choice(['甲','乙','丙','丁','戊']) }} ||| x")
+    assert render(t, {}, seed=3).input == render(t, {}, seed=3).input
+    assert len({render(t, {}, seed=s).input for s in range(20)}) > 1
+
+
+def test_loads_in_promptsource_when_installed(tmp_path):
+    ps = pytest.importorskip("promptsource.templates", reason="promptsource is optional (see README)")
+    coll = _coll(tmp_path)
+    coll.save()
+    import yaml
+
+    data = yaml.load(coll.path.read_text(encoding="utf-8"), Loader=yaml.FullLoader)
+    t = data["templates"][UID]
+    assert isinstance(t, ps.Template)
+    assert t.apply({"premise": "天晴了", "label": 1}) == ["天晴了\n问：对吗？", "否"]

@@ -1,0 +1,47 @@
+"""The prompt bank on disk: `<bank>/catalog.yaml` + `<bank>/templates/<task>.yaml`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from weprompt.catalog import BANK_DIR, Catalog, load_catalog
+from weprompt.templates import TemplateCollection, TemplateError, load_templates
+
+ENV_VAR = "WEPROMPT_BANK_DIR"
+
+
+def resolve_bank_dir(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get(ENV_VAR) or BANK_DIR)
+
+
+def template_path(task: str, bank_dir: str | os.PathLike | None = None) -> Path:
+    return resolve_bank_dir(bank_dir) / "templates" / f"{task}.yaml"
+
+
+def bank_catalog(bank_dir: str | os.PathLike | None = None) -> Catalog:
+    return load_catalog(resolve_bank_dir(bank_dir) / "catalog.yaml")
+
+
+def load_task_templates(task: str, bank_dir: str | os.PathLike | None = None) -> TemplateCollection:
+    """The task's templates; an empty collection (bound to its path) when the task has no file yet."""
+    path = template_path(task, bank_dir)
+    if not path.exists():
+        return TemplateCollection(task, [], path)
+    coll = load_templates(path)
+    if coll.task != task:
+        raise TemplateError(f"{path}: says dataset '{coll.task}' but the file name says '{task}'")
+    return coll
+
+
+def load_bank(
+    bank_dir: str | os.PathLike | None = None, tasks: list[str] | None = None
+) -> tuple[Catalog, dict[str, TemplateCollection]]:
+    """Catalog plus every task's templates. A template file for a task the catalog lacks is an error."""
+    root = resolve_bank_dir(bank_dir)
+    catalog = bank_catalog(root)
+    for path in sorted((root / "templates").glob("*.yaml")):
+        if path.stem not in catalog.tasks:
+            raise TemplateError(f"{path}: no task '{path.stem}' in the catalog {catalog.path}")
+    names = tasks or list(catalog.tasks)
+    return catalog, {n: load_task_templates(catalog.task(n).name, root) for n in names}

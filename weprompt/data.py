@@ -1,0 +1,243 @@
+"""Task data access: `<data_dir>/<task>/<split>.jsonl.gz` (or `.jsonl`) → rows or `datasets.Dataset`.
+
+The data dir is resolved as: explicit argument → `$WEPROMPT_DATA_DIR` → `../shared/data` beside the
+repo (when present). A task the catalog gives a Hub id for is loaded from the Hub when no local copy
+exists and the Hub is reachable; offline, one clear error names the task, the paths tried and the id.
+Classification rows gain `label_id`: the index of their label in the catalog's ordered `labels`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from pretrain.errors import UserError
+from weprompt.catalog import Catalog, Task, load_catalog
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENV_VAR = "WEPROMPT_DATA_DIR"
+
+
+class DataError(UserError):
+    pass
+
+
+def data_dir_candidates(explicit: str | os.PathLike | None = None) -> list[Path]:
+    if explicit:
+        return [Path(explicit)]
+    out = []
+    if os.environ.get(ENV_VAR):
+        out.append(Path(os.environ[ENV_VAR]))
+    out += [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    return list(dict.fromkeys(p.resolve() for p in out))
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The first existing candidate data dir, or a DataError listing what was tried."""
+    tried = data_dir_candidates(explicit)
+    for p in tried:
+        if p.is_dir():
+            return p
+    raise DataError(
+        "no task data dir found; tried: "
+        + ", ".join(str(p) for p in tried)
+        + f". Pass --data-dir or set ${ENV_VAR}."
+    )
+
+
+def split_file(data_dir: Path, task: str, split: str) -> Path | None:
+    for suffix in (".jsonl.gz", ".jsonl"):
+        p = data_dir / task / f"{split}{suffix}"
+        if p.is_file():
+            return p
+    return None
+
+
+def label_key(value) -> str:
+    """Label values compared as strings, booleans lower-cased ('true'), as the catalog stores them."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _annotate(row: dict, task: Task, where: str) -> dict:
+    if task.labels:
+        if task.label_field not in row:
+            raise DataError(f"{where}: row has no label field '{task.label_field}' (task '{task.name}')")
+        key = label_key(row[task.label_field])
+        try:
+            row["label_id"] = task.labels.index(key)
+        except ValueError:
+            raise DataError(
+                f"{where}: field '{task.label_field}' is {row[task.label_field]!r}, not one of the catalog's "
+                f"labels for task '{task.name}': {list(task.labels)}"
+            ) from None
+    return row
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def read_jsonl(path: Path, task: Task, limit: int | None = None) -> Iterator[dict]:
+    """Rows of one split file, each checked to be a JSON object and annotated with `label_id`."""
+    try:
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                if limit is not None and lineno > limit:
+                    return
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+                yield _annotate(row, task, where)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _missing_error(task: Task, split: str, tried: list[Path], catalog: Catalog) -> DataError:
+    msg = f"task '{task.name}' split '{split}': no local file; tried {', '.join(str(p) for p in tried)}"
+    if split not in task.splits:
+        msg += f" (the catalog lists splits {sorted(task.splits)} for this task)"
+    if task.hf_hub:
+        msg += f"; Hub id '{task.hf_hub}' is not reachable (offline or HF_HUB_OFFLINE=1)"
+    else:
+        msg += "; the catalog names no Hub id for it"
+    return DataError(msg)
+
+
+def iter_rows(
+    task: str,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    limit: int | None = None,
+    catalog: Catalog | None = None,
+) -> Iterator[dict]:
+    """Stream rows of a local split (fast: validation reads only the first `limit` lines)."""
+    catalog = catalog or load_catalog()
+    t = catalog.task(task)
+    root = resolve_data_dir(data_dir)
+    path = split_file(root, t.name, split)
+    if path is None:
+        raise _missing_error(
+            t, split, [root / t.name / f"{split}.jsonl.gz", root / t.name / f"{split}.jsonl"], catalog
+        )
+    yield from read_jsonl(path, t, limit)
+
+
+def _kind(v) -> str:
+    return {bool: "bool", int: "num", float: "num", str: "str", list: "list", dict: "dict"}.get(
+        type(v), "str"
+    )
+
+
+def widen(values: list) -> list:
+    """Give one JSON field a single type across rows, so Arrow can hold it.
+
+    Real task files mix types (an answer that is a letter in one row and a list of letters in the
+    next, a slot value that is sometimes a number). The rule: a scalar among lists becomes a
+    one-element list; numbers among strings become strings; ints among floats become floats; dicts
+    are widened key by key (missing keys become None); list elements are widened together.
+    """
+    kinds = {_kind(v) for v in values if v is not None}
+    if "list" in kinds and len(kinds) > 1:
+        values = [v if v is None or isinstance(v, list) else [v] for v in values]
+        kinds = {"list"}
+    if len(kinds) > 1:
+        if "dict" in kinds:
+            return [
+                None if v is None else json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v)
+                for v in values
+            ]
+        if kinds == {"num"}:
+            return values
+        return [None if v is None else label_key(v) for v in values]
+    if kinds == {"dict"}:
+        keys = list(dict.fromkeys(k for v in values if v for k in v))
+        columns = {k: widen([None if v is None else v.get(k) for v in values]) for k in keys}
+        return [None if v is None else {k: columns[k][i] for k in keys} for i, v in enumerate(values)]
+    if kinds == {"list"}:
+        flat = widen([x for v in values if v for x in v])
+        out, pos = [], 0
+        for v in values:
+            if v is None:
+                out.append(None)
+            else:
+                out.append(flat[pos : pos + len(v)])
+                pos += len(v)
+        return out
+    if kinds == {"num"} and any(isinstance(v, float) for v in values):
+        return [None if v is None else float(v) for v in values]
+    return values
+
+
+def _columns_widened(rows: list[dict]) -> list[dict]:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    columns = {k: widen([r.get(k) for r in rows]) for k in keys}
+    return [{k: columns[k][i] for k in keys} for i in range(len(rows))]
+
+
+_DATASET_CACHE: dict[tuple[Path, float, str], object] = {}
+
+
+def _load_local(path: Path, task: Task):
+    import datasets
+
+    key = (path, path.stat().st_mtime, task.name)
+    if key in _DATASET_CACHE:
+        return _DATASET_CACHE[key]
+    rows = list(read_jsonl(path, task))
+    if not rows:
+        raise DataError(f"{path}: the split is empty")
+    try:
+        ds = datasets.Dataset.from_list(_columns_widened(rows))
+    except Exception as e:  # Arrow cannot type a field that changes type between rows
+        raise DataError(f"{path}: rows do not share one schema ({type(e).__name__}: {e})") from None
+    _DATASET_CACHE[key] = ds
+    return ds
+
+
+def load_split(
+    task: str, split: str, data_dir: str | os.PathLike | None = None, catalog: Catalog | None = None
+):
+    """Load one split of a task as a `datasets.Dataset` (local first, then the Hub when reachable)."""
+    catalog = catalog or load_catalog()
+    t = catalog.task(task)
+    roots = [p for p in data_dir_candidates(data_dir) if p.is_dir()][:1]
+    for root in roots:
+        path = split_file(root, t.name, split)
+        if path is not None:
+            return _load_local(path, t)
+    tried = [p / t.name / f"{split}.jsonl.gz" for p in (roots or data_dir_candidates(data_dir))]
+    if t.hf_hub and _hub_reachable():
+        return _load_hub(t, split)
+    raise _missing_error(t, split, tried, catalog)
+
+
+def _load_hub(task: Task, split: str):
+    import datasets
+
+    repo, _, config = task.hf_hub.partition("/") if task.hf_hub.count("/") > 1 else (task.hf_hub, "", "")
+    if task.hf_hub.count("/") == 1:
+        repo, config = task.hf_hub, None
+    ds = datasets.load_dataset(repo, config or None, split=split)
+    if task.labels:
+        ds = ds.map(lambda r: _annotate(r, task, f"hub:{task.hf_hub}"))
+    return ds

@@ -1,0 +1,284 @@
+"""Prompt templates in promptsource's YAML format, rendered in Jinja's sandbox.
+
+A task file (`prompt_bank/templates/<task>.yaml`) holds `dataset: <task>` and `templates:` mapping
+template ids (UUIDs) to `!Template` objects with `id, name, jinja, answer_choices, metadata
+(!TemplateMetadata: original_task, choices_in_prompt, metrics, languages, + extra keys), reference`.
+` ||| ` splits the rendered text into input and target; `answer_choices` is itself a template whose
+rendering is split on ` ||| `. Files are written as UTF-8 (never \\uXXXX), atomically, in a canonical
+diff-friendly layout; saving an unchanged collection writes the original bytes back.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from pretrain.atomic import atomic_write_text
+from pretrain.errors import UserError
+
+SEPARATOR = "|||"
+STANDARD_METADATA = ("original_task", "choices_in_prompt", "metrics", "languages")
+
+
+class TemplateError(UserError):
+    pass
+
+
+@dataclass
+class TemplateMetadata:
+    original_task: bool | None = None
+    choices_in_prompt: bool | None = None
+    metrics: list[str] | None = None
+    languages: list[str] | None = None
+    extra: dict = field(default_factory=dict)  # e.g. annotator names; promptsource's loader tolerates them
+
+
+@dataclass
+class Template:
+    name: str
+    jinja: str
+    answer_choices: str | None = None
+    metadata: TemplateMetadata = field(default_factory=TemplateMetadata)
+    reference: str = ""
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def body_key(self) -> str:
+        """The body modulo whitespace: two templates with the same key are duplicates."""
+        return "".join(self.jinja.split())
+
+
+@dataclass
+class Rendered:
+    input: str
+    target: str | None  # None when the template has no ` ||| `
+    answer_choices: list[str] | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _make_env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
+    # promptsource templates call `choice(list)`; ours is seeded per render (see render()).
+    env.filters["highlight"] = lambda s: s
+    return env
+
+
+ENV = _make_env()
+_COMPILED: dict[str, object] = {}
+
+
+def compile_jinja(source: str):
+    """Compile (cached); raises TemplateSyntaxError with `.lineno`."""
+    if source not in _COMPILED:
+        if len(_COMPILED) > 20000:
+            _COMPILED.clear()
+        _COMPILED[source] = ENV.from_string(source)
+    return _COMPILED[source]
+
+
+def render(template: Template, example: dict, seed: int = 0) -> Rendered:
+    """Render one example. Jinja errors propagate (the validator and sampler report them)."""
+    rng = random.Random(seed)
+    ctx = dict(example)
+    ctx["choice"] = rng.choice
+    choices = None
+    if template.answer_choices:
+        text = compile_jinja(template.answer_choices).render(ctx)
+        choices = [c.strip() for c in text.split(SEPARATOR)]
+        ctx["answer_choices"] = choices
+    text = compile_jinja(template.jinja).render(ctx)
+    if SEPARATOR in text:
+        head, _, tail = text.partition(SEPARATOR)
+        return Rendered(head.strip(), tail.strip(), choices)
+    return Rendered(text.strip(), None, choices)
+
+
+def check_syntax(source: str) -> tuple[int, str] | None:
+    try:
+        compile_jinja(source)
+        return None
+    except TemplateSyntaxError as e:
+        return (e.lineno or 1, e.message or str(e))
+
+
+def referenced_fields(source: str) -> set[str]:
+    from jinja2 import meta
+
+    return set(meta.find_undeclared_variables(ENV.parse(source))) - {"answer_choices", "choice"}
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML: loading (promptsource's tags) and canonical writing
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_metadata(loader: yaml.SafeLoader, node: yaml.Node) -> TemplateMetadata:
+    data = loader.construct_mapping(node, deep=True)
+    known = {k: data.pop(k) for k in STANDARD_METADATA if k in data}
+    return TemplateMetadata(**known, extra=data)
+
+
+def _construct_template(loader: yaml.SafeLoader, node: yaml.Node) -> dict:
+    data = loader.construct_mapping(node, deep=True)
+    data["__line__"] = node.start_mark.line + 1
+    return data
+
+
+_Loader.add_constructor("!TemplateMetadata", _construct_metadata)
+_Loader.add_constructor("!Template", _construct_template)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(str(value))) == str(value).lower()
+    except ValueError:
+        return False
+
+
+@dataclass
+class TemplateCollection:
+    """All templates of one task, in file order."""
+
+    task: str
+    templates: list[Template]
+    path: Path | None = None
+    _source_text: str | None = None
+    _source_canonical: str | None = None
+
+    def by_id(self, template_id: str) -> Template:
+        for t in self.templates:
+            if t.id == template_id:
+                return t
+        raise TemplateError(f"task '{self.task}': no template with id '{template_id}'")
+
+    def by_name(self, name: str) -> Template:
+        for t in self.templates:
+            if t.name == name:
+                return t
+        raise TemplateError(f"task '{self.task}': no template named '{name}'")
+
+    def to_yaml(self) -> str:
+        return dump_templates(self.task, self.templates)
+
+    def save(self, path: Path | None = None) -> Path:
+        """Atomic write; an unchanged collection writes back exactly the bytes it was read from."""
+        path = Path(path or self.path)
+        text = self.to_yaml()
+        if self._source_text is not None and text == self._source_canonical and path == self.path:
+            text = self._source_text
+        atomic_write_text(path, text)
+        self.path, self._source_text, self._source_canonical = path, text, self.to_yaml()
+        return path
+
+
+def parse_templates(text: str, where: str) -> TemplateCollection:
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass with two tags
+    except yaml.constructor.ConstructorError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else "?"
+        raise TemplateError(
+            f"{where}:{line}: {e.problem} (known tags: !Template, !TemplateMetadata)"
+        ) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise TemplateError(f"{where}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict) or "dataset" not in raw:
+        raise TemplateError(f"{where}: expected a mapping with 'dataset' and 'templates'")
+    task = str(raw["dataset"]) + (f"/{raw['subset']}" if raw.get("subset") else "")
+    templates = []
+    for key, data in (raw.get("templates") or {}).items():
+        line = data.pop("__line__", "?") if isinstance(data, dict) else "?"
+        loc = f"{where}:{line}: template '{key}'"
+        if not isinstance(data, dict):
+            raise TemplateError(f"{loc}: expected a !Template mapping")
+        if not _is_uuid(key):
+            raise TemplateError(f"{loc}: id is not a UUID")
+        if str(data.get("id", key)) != str(key):
+            raise TemplateError(f"{loc}: key and field 'id' ({data.get('id')}) differ")
+        for required in ("name", "jinja"):
+            if not isinstance(data.get(required), str) or not data[required]:
+                raise TemplateError(f"{loc}: field '{required}' is missing or not a string")
+        unknown = set(data) - {"id", "name", "jinja", "answer_choices", "metadata", "reference"}
+        if unknown:
+            raise TemplateError(f"{loc}: unknown field '{sorted(unknown)[0]}'")
+        meta = data.get("metadata") or TemplateMetadata()
+        if not isinstance(meta, TemplateMetadata):
+            raise TemplateError(f"{loc}: field 'metadata' must be tagged !TemplateMetadata")
+        templates.append(
+            Template(
+                id=str(key),
+                name=data["name"],
+                jinja=data["jinja"],
+                answer_choices=data.get("answer_choices"),
+                metadata=meta,
+                reference=data.get("reference") or "",
+            )
+        )
+    return TemplateCollection(task, templates)
+
+
+def load_templates(path: str | Path) -> TemplateCollection:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateError(f"template file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise TemplateError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    coll = parse_templates(text, str(path))
+    coll.path, coll._source_text, coll._source_canonical = path, text, coll.to_yaml()
+    return coll
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Multi-line strings as literal blocks (readable diffs); PyYAML falls back to quotes if it must.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _metadata_representer(dumper: yaml.SafeDumper, meta: TemplateMetadata) -> yaml.Node:
+    data = {k: getattr(meta, k) for k in STANDARD_METADATA}
+    data.update(meta.extra)
+    return dumper.represent_mapping("!TemplateMetadata", data)
+
+
+def _template_representer(dumper: yaml.SafeDumper, t: Template) -> yaml.Node:
+    data = {
+        "answer_choices": t.answer_choices,
+        "id": t.id,
+        "jinja": t.jinja,
+        "metadata": t.metadata,
+        "name": t.name,
+        "reference": t.reference,
+    }
+    return dumper.represent_mapping("!Template", data)
+
+
+_Dumper.add_representer(str, _str_representer)
+_Dumper.add_representer(TemplateMetadata, _metadata_representer)
+_Dumper.add_representer(Template, _template_representer)
+
+
+def dump_templates(task: str, templates: list[Template]) -> str:
+    dataset, _, subset = task.partition("/")
+    doc: dict = {"dataset": dataset}
+    if subset:
+        doc["subset"] = subset
+    doc["templates"] = {t.id: t for t in templates}
+    return yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=10_000)
