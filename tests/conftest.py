@@ -19,3 +19,20 @@ def data_dir():
     if SHARED_DATA is None:
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def task_tokenizer(tmp_path_factory):
+    """A small real SentencePiece tokenizer trained on real task text (about 5 s, once per session)."""
+    if SHARED_DATA is None:
+        pytest.skip("../shared/data is not present")
+    from pretrain.tokenizer import train_tokenizer
+    from weprompt.data import load_split
+    from weprompt.leakage import example_text
+
+    texts = []
+    for task in ("ocnli", "c3", "tnews", "chnsenticorp", "afqmc", "cmrc2018"):
+        ds = load_split(task, "train")
+        texts += [example_text(r) for r in ds.select(range(min(800, len(ds))))]
+    out = tmp_path_factory.mktemp("task_tokenizer")
+    return train_tokenizer(texts, out, vocab_size=6000, char_sets=("ascii",), character_coverage=0.999)

@@ -23,6 +23,12 @@ from pretrain.atomic import atomic_write_text
 from pretrain.errors import UserError
 
 SEPARATOR = "|||"
+# How a rendered input and its target are joined into one training / scoring text. Training encodes
+# `input + TARGET_SEP` and `target` separately and concatenates the ids, and evaluation scores a
+# target (or answer choice) as the continuation of `input + TARGET_SEP`: keep both on this one rule.
+TARGET_SEP = "\n"
+# Few-shot prompts join demonstrations (input + TARGET_SEP + target) with this.
+SHOT_SEP = "\n\n"
 STANDARD_METADATA = ("original_task", "choices_in_prompt", "metrics", "languages")
 
 

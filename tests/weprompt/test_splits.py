@@ -1,0 +1,102 @@
+import pytest
+from testutil import requires_data
+
+from weprompt.catalog import load_catalog
+from weprompt.leakage import example_text, leakage_report, ngrams
+from weprompt.splits import SplitError, build_split
+from weprompt.templates import Template, TemplateCollection
+
+CAT = load_catalog()
+# Splits are about the catalog; give every task one template so only the rules decide.
+BANK = {n: TemplateCollection(n, [Template(name="t", jinja="{{id}} ||| x")]) for n in CAT.tasks}
+
+pytestmark = requires_data
+
+
+def test_strong_holds_out_the_whole_category():
+    s = build_split(CAT, BANK, ["ocnli"], "strong")
+    nli = {t.name for t in CAT.in_category("nli")}
+    assert nli.isdisjoint(s.train_tasks)
+    assert s.excluded["ocnli"] == "test task"
+    assert s.excluded["cmnli"] == "same category 'nli' as test task ocnli"
+    assert "tnews" in s.train_tasks and "c3" in s.train_tasks
+
+
+def test_weak_holds_out_only_the_task_and_its_family():
+    s = build_split(CAT, BANK, ["dureader_robust"], "weak")
+    assert s.excluded["dureader_robust"] == "test task"
+    # the family leaves with it, even from another category... and from the same one
+    assert s.excluded["dureader_checklist"].startswith("same source-dataset family 'dureader'")
+    assert s.excluded["dureader_yesno"].startswith("same source-dataset family 'dureader'")
+    assert "cmrc2018" in s.train_tasks and "drcd" in s.train_tasks  # same category stays in weak mode
+
+
+def test_family_crosses_categories():
+    # csldcp (topic classification) shares the CSL family with csl_title_generation (summarization)
+    s = build_split(CAT, BANK, ["csldcp"], "weak")
+    assert s.excluded["csl_title_generation"].startswith("same source-dataset family 'csl'")
+    assert s.excluded["csl_keyword"].startswith("same source-dataset family 'csl'")
+
+
+def test_several_test_tasks_hold_out_the_union():
+    s = build_split(CAT, BANK, ["ocnli", "c3"], "strong")
+    for cat in ("nli", "commonsense_reasoning"):
+        assert {t.name for t in CAT.in_category(cat)}.isdisjoint(s.train_tasks)
+
+
+def test_all_and_none():
+    s = build_split(CAT, BANK, ["ocnli"], "all")
+    assert "ocnli" in s.train_tasks
+    s = build_split(CAT, BANK, ["ocnli"], "none")
+    assert s.train_tasks == []
+
+
+def test_tasks_that_cannot_train_say_why():
+    s = build_split(CAT, BANK, ["ocnli"], "weak")
+    assert s.excluded["webqa"] == "cannot train: no train split"
+    no_prompts = dict(BANK)
+    no_prompts["tnews"] = TemplateCollection("tnews", [])
+    assert build_split(CAT, no_prompts, ["ocnli"], "weak").excluded["tnews"] == "cannot train: no templates"
+
+
+def test_trainer_guard_refuses_held_out_task():
+    s = build_split(CAT, BANK, ["ocnli"], "strong")
+    with pytest.raises(
+        SplitError, match="task 'cmnli' is not a training task of this strong split: same category"
+    ):
+        s.check_trainable("cmnli")
+    s.check_trainable("tnews")
+
+
+def test_bad_requests():
+    with pytest.raises(Exception, match="unknown task 'ocnlx'"):
+        build_split(CAT, BANK, ["ocnlx"], "strong")
+    with pytest.raises(SplitError, match="unknown split mode 'medium'"):
+        build_split(CAT, BANK, ["ocnli"], "medium")
+    only_nli = {
+        n: (c if CAT.task(n).category == "nli" else TemplateCollection(n, [])) for n, c in BANK.items()
+    }
+    with pytest.raises(SplitError, match="leaves no training task"):
+        build_split(CAT, only_nli, ["ocnli"], "strong")
+
+
+def test_split_fingerprints_and_template_ids():
+    s = build_split(CAT, BANK, ["ocnli"], "strong")
+    assert set(s.templates) == set(s.train_tasks) == set(s.fingerprints)
+    assert all(len(h) == 64 for h in s.fingerprints.values())
+
+
+def test_ngrams_ignore_whitespace_and_ids():
+    assert ngrams("一二三 四五", 3) == ngrams("一二三四五", 3)
+    assert "Q_1" not in example_text({"id": "Q_1", "text": "正文", "answers": {"text": ["甲"]}})
+
+
+def test_leakage_detects_copied_eval_examples():
+    # ocnli's validation set is held out; cmnli/cnsd_snli translations are different text: ~0 overlap.
+    clean = leakage_report(CAT, ["ocnli"], ["afqmc"], sample=200)
+    assert clean.per_task["afqmc"]["rate"] < 0.01 and not clean.errors
+    # Training on the test task itself is caught: CMRC2018 trial and dev articles share passages
+    leak = leakage_report(CAT, ["cmrc2018"], ["cmrc2018"], sample=200, threshold=0.0)
+    assert leak.per_task["cmrc2018"]["rate"] > 0 and "training task 'cmrc2018'" in leak.errors[0]
+    allowed = leakage_report(CAT, ["cmrc2018"], ["cmrc2018"], sample=200, threshold=0.0, allow=["cmrc2018"])
+    assert not allowed.errors

@@ -1,0 +1,145 @@
+"""Packing encoded examples into fixed-length training sequences (paper §4.3: "until 2048 tokens").
+
+Each example becomes `input ids + target ids + EOS`. A sequence is filled in order; an example that
+does not fit waits in a small FIFO buffer and is placed first in a later sequence (the paper's "the
+example that does not fit starts the next sequence"), while the sequence keeps filling from the
+buffer and new draws that do fit. A sequence closes when the buffer is full; its remainder is padding.
+This keeps padding near zero without cutting any example in two.
+
+Overlong examples (longer than a whole sequence): with `overlong: truncate` (default) the input is
+cut from the left (its start is dropped, the end of the input and the whole target are kept) when
+the target plus EOS fits in half a sequence; otherwise, or with `overlong: skip`, the example is
+skipped. Both are counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from weprompt.sampler import Encoded
+
+
+@dataclass
+class PackingConfig:
+    seq_len: int = 2049  # tokens per packed sequence: context 2048 + 1 for the shifted targets
+    loss_on: str = "all"  # "all" tokens (paper) or "targets" only
+    overlong: str = "truncate"  # or "skip"
+    buffer: int = 16  # examples waiting for room before a sequence is closed
+
+
+@dataclass
+class Packed:
+    tokens: list[int]
+    loss_mask: list[int]  # 1 where the token is a training target
+    doc_ids: list[int]  # example index within the sequence; padding gets its own id
+    tasks: list[str]
+
+
+@dataclass
+class PackingStats:
+    sequences: int = 0
+    examples: int = 0
+    real_tokens: int = 0
+    pad_tokens: int = 0
+    truncated: int = 0
+    skipped_overlong: int = 0
+    tokens_per_task: Counter = field(default_factory=Counter)
+
+    @property
+    def efficiency(self) -> float:
+        total = self.real_tokens + self.pad_tokens
+        return self.real_tokens / total if total else 0.0
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "tokens_per_task"}
+        d["tokens_per_task"] = dict(self.tokens_per_task)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PackingStats:
+        d = dict(d)
+        tpt = Counter(d.pop("tokens_per_task"))
+        return cls(**d, tokens_per_task=tpt)
+
+
+class Packer:
+    def __init__(self, source, cfg: PackingConfig, eos_id: int, pad_id: int):
+        if cfg.loss_on not in ("all", "targets") or cfg.overlong not in ("truncate", "skip"):
+            raise ValueError(f"bad packing config {cfg}")
+        self.source = source
+        self.cfg = cfg
+        self.eos_id, self.pad_id = eos_id, pad_id
+        self.buffer: list[Encoded] = []
+        self.stats = PackingStats()
+
+    def _fit(self, ex: Encoded) -> Encoded | None:
+        """The example made to fit a whole sequence, or None when it is skipped."""
+        n = len(ex.input_ids) + len(ex.target_ids) + 1
+        if n <= self.cfg.seq_len:
+            return ex
+        room_for_input = self.cfg.seq_len - len(ex.target_ids) - 1
+        if self.cfg.overlong == "truncate" and len(ex.target_ids) + 1 <= self.cfg.seq_len // 2:
+            self.stats.truncated += 1
+            return Encoded(ex.task, ex.template, ex.input_ids[-room_for_input:], ex.target_ids)
+        self.stats.skipped_overlong += 1
+        return None
+
+    def _next_fitting(self) -> Encoded:
+        while True:
+            ex = self._fit(next(self.source))
+            if ex is not None:
+                return ex
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Packed:
+        L = self.cfg.seq_len
+        tokens: list[int] = []
+        mask: list[int] = []
+        docs: list[int] = []
+        tasks: list[str] = []
+
+        def place(ex: Encoded) -> None:
+            doc = len(tasks)
+            ids = ex.input_ids + ex.target_ids + [self.eos_id]
+            tokens.extend(ids)
+            if self.cfg.loss_on == "all":
+                mask.extend([1] * len(ids))
+            else:
+                mask.extend([0] * len(ex.input_ids) + [1] * (len(ex.target_ids) + 1))
+            docs.extend([doc] * len(ids))
+            tasks.append(ex.task)
+            self.stats.examples += 1
+            self.stats.tokens_per_task[ex.task] += len(ids)
+
+        def size(ex: Encoded) -> int:
+            return len(ex.input_ids) + len(ex.target_ids) + 1
+
+        while True:
+            room = L - len(tokens)
+            waiting = next((i for i, ex in enumerate(self.buffer) if size(ex) <= room), None)
+            if waiting is not None:
+                place(self.buffer.pop(waiting))
+                continue
+            if room == 0 or len(self.buffer) >= self.cfg.buffer:
+                break
+            ex = self._next_fitting()
+            if size(ex) <= room:
+                place(ex)
+            else:
+                self.buffer.append(ex)
+        pad = L - len(tokens)
+        self.stats.sequences += 1
+        self.stats.real_tokens += len(tokens)
+        self.stats.pad_tokens += pad
+        pad_doc = len(tasks)
+        return Packed(tokens + [self.pad_id] * pad, mask + [0] * pad, docs + [pad_doc] * pad, tasks)
+
+    def state_dict(self) -> dict:
+        return {"buffer": [e.__dict__ for e in self.buffer], "stats": self.stats.to_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffer = [Encoded(**e) for e in state["buffer"]]
+        self.stats = PackingStats.from_dict(state["stats"])
