@@ -83,7 +83,7 @@ def build_split(
             excluded.setdefault(name, "mode none trains nothing")
     root = resolve_data_dir(data_dir)
     train, templates, fingerprints = [], {}, {}
-    for name, task in catalog.tasks.items():
+    for name in catalog.tasks:
         if name in excluded:
             continue
         coll = bank.get(name)

@@ -1,0 +1,206 @@
+"""WePrompt fine-tuning (paper §4.3): a base WeLM checkpoint + a held-out split → a WePrompt checkpoint.
+
+Steps: build the split for the test tasks (the trainer refuses held-out tasks), check leakage
+between training examples and the test tasks' evaluation examples, cap the pools, sample / render /
+pack, and run the shared training engine from the base weights. The run directory records the
+resolved config, the split (task list, template ids, hashes), the leakage report, the sampling
+report and the checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pretrain.atomic import atomic_write_text
+from pretrain.config import dump_config
+from pretrain.engine.config import OptimConfig, TrainerConfig
+from pretrain.errors import UserError
+from weprompt.bank import load_bank
+from weprompt.data import load_split
+from weprompt.finetune_data import BatchConfig, FinetuneBatches
+from weprompt.leakage import LeakageError, leakage_report
+from weprompt.packing import Packer, PackingConfig
+from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
+from weprompt.sampling_report import sampling_report, write_sampling_report
+from weprompt.splits import build_split
+
+
+@dataclass
+class LeakageConfig:
+    n: int = 13  # character n-gram length
+    sample: int = 1000  # training examples checked per task
+    threshold: float = 0.01  # overlap rate above which a training task is an error
+    allow: list[str] = field(default_factory=list)  # training tasks allowed above the threshold
+
+
+@dataclass
+class PackingOptions:
+    loss_on: str = "all"  # paper: all tokens; or "targets"
+    overlong: str = "truncate"
+    buffer: int = 16
+
+
+def _finetune_trainer_defaults() -> TrainerConfig:
+    # Paper §4.3: AdamW, lr 1e-4 (batch 2048 sequences and ~6 epochs at scale; CPU configs scale down).
+    return TrainerConfig(run_dir="runs/finetune", optim=OptimConfig(max_lr=1e-4, warmup_steps=20))
+
+
+@dataclass
+class FinetuneConfig:
+    base: str = "runs/base"  # base checkpoint (step dir, checkpoints dir or run dir)
+    test_tasks: list[str] = field(default_factory=lambda: ["ocnli"])
+    split: str = "strong"  # strong | weak | all
+    tokenizer: str | None = None  # optional: must match the base checkpoint's tokenizer
+    epochs: float | None = None  # if set, overrides train.total_steps (paper: about 6 over the capped pools)
+    data_dir: str | None = None
+    bank_dir: str | None = None
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    packing: PackingOptions = field(default_factory=PackingOptions)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    leakage: LeakageConfig = field(default_factory=LeakageConfig)
+    val_batches: int = 4  # multitask validation loss on the training tasks' own eval splits
+    train: TrainerConfig = field(default_factory=_finetune_trainer_defaults)
+
+
+def _pools(cfg: FinetuneConfig, tasks: list[str], bank, split_of) -> list:
+    return build_pools(
+        tasks,
+        bank,
+        lambda n: load_split(n, split_of(n), cfg.data_dir),
+        cfg.sampler.max_examples_per_task,
+        cfg.sampler.seed,
+    )
+
+
+def _sources(cfg: FinetuneConfig, tok, seq_len: int, pools, seed: int, shards=None) -> FinetuneBatches:
+    sampler = MultitaskSampler(pools, tok, SamplerConfig(**{**cfg.sampler.__dict__, "seed": seed}))
+    packer = Packer(sampler, PackingConfig(seq_len=seq_len, **cfg.packing.__dict__), tok.eos_id, tok.pad_id)
+    batch = BatchConfig(**{**cfg.batch.__dict__, "batch_size": cfg.train.micro_batch_size, "seed": seed})
+    return FinetuneBatches(packer, batch, seq_len, tok.eos_id, shards)
+
+
+def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
+    from pretrain import checkpoint as ckpt
+    from pretrain.engine.trainer import Trainer
+    from pretrain.shards import TokenShards
+    from pretrain.tokenizer import Tokenizer
+
+    run_dir = Path(cfg.train.run_dir)
+    base_dir = ckpt.resolve(cfg.base)
+    model_cfg = ckpt.read_model_config(base_dir)
+    tok_dir = base_dir / ckpt.TOKENIZER_DIR
+    if not tok_dir.is_dir():
+        raise UserError(f"base checkpoint {base_dir} holds no tokenizer/ directory")
+    tok = Tokenizer.load(tok_dir)
+    if cfg.tokenizer and Tokenizer.load(cfg.tokenizer).fingerprint() != tok.fingerprint():
+        raise UserError(
+            f"tokenizer {cfg.tokenizer} differs from the base checkpoint's ({tok_dir}); "
+            "fine-tune with the tokenizer the base was trained with"
+        )
+    if tok.vocab_size != model_cfg.vocab_size:
+        raise UserError(
+            f"base {base_dir}: tokenizer has {tok.vocab_size} pieces, the model {model_cfg.vocab_size}"
+        )
+
+    catalog, bank = load_bank(cfg.bank_dir)
+    split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
+    if not split.train_tasks:
+        raise UserError(f"split '{cfg.split}' has no training task")
+    for t in split.train_tasks:
+        split.check_trainable(t)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "split.json", json.dumps(split.to_dict(), ensure_ascii=False, indent=1))
+    dump_config(cfg, run_dir / "finetune_config.yaml")
+
+    tests = split.test_tasks if cfg.split != "all" else []
+    leak = leakage_report(
+        catalog,
+        tests,
+        split.train_tasks,
+        cfg.leakage.n,
+        cfg.leakage.sample,
+        cfg.leakage.threshold,
+        cfg.leakage.allow,
+        cfg.sampler.seed,
+        cfg.data_dir,
+    )
+    atomic_write_text(run_dir / "leakage.json", json.dumps(leak.__dict__, ensure_ascii=False, indent=1))
+    if leak.errors:
+        raise LeakageError(
+            "leakage above the threshold:\n  "
+            + "\n  ".join(leak.errors)
+            + f"\n(full report: {run_dir / 'leakage.json'}; set leakage.allow to accept)"
+        )
+
+    seq_len = model_cfg.context_length + 1
+    pools = _pools(cfg, split.train_tasks, bank, lambda n: "train")
+    shards = None
+    if cfg.batch.warmup.steps > 0:
+        shards_dir = cfg.batch.warmup.shards or "runs/corpus/shards"
+        shards = TokenShards(shards_dir, expect_fingerprint=tok.fingerprint())
+    source = _sources(cfg, tok, seq_len, pools, cfg.sampler.seed, shards)
+
+    def eval_split(name: str) -> str:
+        t = catalog.task(name)
+        return "validation" if "validation" in t.splits else ("test" if "test" in t.splits else "train")
+
+    val_pools = _pools(cfg, split.train_tasks, bank, eval_split)
+    val_source = _sources(cfg, tok, seq_len, val_pools, cfg.sampler.seed + 7919)
+    val_batches = [val_source.next_batch() for _ in range(cfg.val_batches)]
+
+    train_cfg = cfg.train
+    if cfg.epochs:
+        train_cfg.total_steps = _steps_for_epochs(cfg, pools, tok, seq_len)
+    train_cfg.init_from = str(base_dir)
+    trainer = Trainer(
+        train_cfg,
+        model_cfg,
+        source,
+        val_batches=val_batches,
+        tokenizer_dir=tok_dir,
+        tokenizer_fingerprint=tok.fingerprint(),
+        metrics_hook=lambda step: source.metrics(),
+        run_meta={
+            "kind": "weprompt",
+            "split": cfg.split,
+            "test_tasks": split.test_tasks,
+            "train_tasks": split.train_tasks,
+            "base": str(base_dir),
+        },
+    )
+    result = trainer.fit()
+    names = {t.id: t.name for n in split.train_tasks for t in bank[n].templates}
+    report = sampling_report(
+        source.packer.source.stats, source.packer.stats, source.packer.source.epoch, names
+    )
+    write_sampling_report(report, run_dir)
+    summary = {
+        "run_dir": str(run_dir),
+        "split": cfg.split,
+        "test_tasks": split.test_tasks,
+        "train_tasks": len(split.train_tasks),
+        "steps": result.step,
+        "final_loss": result.final_loss,
+        "val_loss": result.val_loss,
+        "tokens_per_s": result.tokens_per_s,
+        "packing_efficiency": report["packing_efficiency"],
+        "epochs": report["epochs_over_capped_pools"],
+        "checkpoint": result.checkpoint,
+    }
+    atomic_write_text(run_dir / "finetune_summary.json", json.dumps(summary, ensure_ascii=False, indent=1))
+    return summary
+
+
+def _steps_for_epochs(cfg: FinetuneConfig, pools, tok, seq_len: int) -> int:
+    """Optimizer steps for `cfg.epochs` passes over the capped pools, from the measured mean example size."""
+    probe = MultitaskSampler(
+        pools, tok, SamplerConfig(**{**cfg.sampler.__dict__, "seed": cfg.sampler.seed + 1})
+    )
+    sizes = [len(e.input_ids) + len(e.target_ids) + 1 for e in (next(probe) for _ in range(512))]
+    tokens_per_example = sum(sizes) / len(sizes)
+    examples = sum(len(p.rows) for p in pools)
+    per_step = seq_len * cfg.train.micro_batch_size * cfg.train.grad_accum
+    return max(1, math.ceil(cfg.epochs * examples * tokens_per_example / per_step))
