@@ -1,7 +1,15 @@
 import os
 
 import pytest
-from testutil import SHARED_DATA
+from testutil import REPO, SHARED_DATA
+
+from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
+from pretrain.engine.trainer import Trainer
+from pretrain.model import ModelConfig
+from weprompt.finetune_data import BatchConfig, FinetuneBatches
+from weprompt.packing import Packer, PackingConfig
+from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
+from weprompt.templates import Template, TemplateCollection, TemplateMetadata
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -36,3 +44,78 @@ def task_tokenizer(tmp_path_factory):
         texts += [example_text(r) for r in ds.select(range(min(800, len(ds))))]
     out = tmp_path_factory.mktemp("task_tokenizer")
     return train_tokenizer(texts, out, vocab_size=6000, char_sets=("ascii",), character_coverage=0.999)
+
+
+M = TemplateMetadata(True, False, ["Accuracy"], ["zh"])
+
+
+def _bank(tmp_path):
+    """A small bank: the real catalog, one or two templates for a handful of tasks."""
+    bank = tmp_path / "bank"
+    (bank / "templates").mkdir(parents=True)
+    (bank / "catalog.yaml").write_text(
+        (REPO / "prompt_bank/catalog.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    specs = {
+        "ocnli": (
+            "{{sentence1}}\n{{sentence2}}\n关系？ ||| {{answer_choices[label_id]}}",
+            "蕴含 ||| 中立 ||| 矛盾",
+        ),
+        "cinlid": (
+            "{{phrase1}}\n{{phrase2}}\n关系？ ||| {{answer_choices[label_id]}}",
+            "蕴含 ||| 中立 ||| 矛盾",
+        ),
+        "afqmc": (
+            "“{{sentence1}}”“{{sentence2}}”同义吗？ ||| {{answer_choices[label_id]}}",
+            "不同义 ||| 同义",
+        ),
+        "chnsenticorp": ("评论：{{text}}\n态度？ ||| {{answer_choices[label_id]}}", "差评 ||| 好评"),
+        "tnews": (
+            "标题：{{sentence}}\n类别： ||| {{answer_choices[label_id]}}",
+            "故事 ||| 文化 ||| 娱乐 ||| 体育 ||| 财经 ||| 房产 ||| 汽车 ||| 教育 ||| 科技 ||| 军事 ||| 旅游 ||| 国际 ||| 股票 ||| 农业 ||| 电竞",
+        ),
+    }
+    for task, (jinja, choices) in specs.items():
+        TemplateCollection(
+            task,
+            [Template(name="a", jinja=jinja, answer_choices=choices, metadata=M)],
+            bank / "templates" / f"{task}.yaml",
+        ).save()
+    return bank
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory, task_tokenizer):
+    """A 1-layer base checkpoint made by the real engine, and a small bank dir: (base run dir, bank dir)."""
+    tmp = tmp_path_factory.mktemp("base")
+    bank = _bank(tmp)
+    from weprompt.bank import load_bank
+    from weprompt.data import load_split
+
+    _, colls = load_bank(bank)
+    pools = build_pools(["afqmc", "chnsenticorp"], colls, lambda n: load_split(n, "train"), 500, 0)
+    tok = task_tokenizer
+    src = FinetuneBatches(
+        Packer(
+            MultitaskSampler(pools, tok, SamplerConfig(block=32)),
+            PackingConfig(seq_len=65),
+            tok.eos_id,
+            tok.pad_id,
+        ),
+        BatchConfig(batch_size=2),
+        65,
+        tok.eos_id,
+    )
+    model_cfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=32, context_length=64)
+    cfg = TrainerConfig(
+        run_dir=str(tmp / "base"),
+        total_steps=2,
+        micro_batch_size=2,
+        optim=OptimConfig(warmup_steps=1),
+        checkpoint=CheckpointConfig(every=0),
+        logging=LoggingConfig(every=1, progress=False, plot=False),
+    )
+    tok_dir = tmp / "tok"
+    tok.save(tok_dir)
+    Trainer(cfg, model_cfg, src, tokenizer_dir=tok_dir, tokenizer_fingerprint=tok.fingerprint()).fit()
+    return tmp / "base", bank

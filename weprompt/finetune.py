@@ -52,7 +52,7 @@ def _finetune_trainer_defaults() -> TrainerConfig:
 class FinetuneConfig:
     base: str = "runs/base"  # base checkpoint (step dir, checkpoints dir or run dir)
     test_tasks: list[str] = field(default_factory=lambda: ["ocnli"])
-    split: str = "strong"  # strong | weak | all
+    split: str = "strong"  # strong | weak | all | single
     tokenizer: str | None = None  # optional: must match the base checkpoint's tokenizer
     epochs: float | None = None  # if set, overrides train.total_steps (paper: about 6 over the capped pools)
     data_dir: str | None = None
@@ -115,7 +115,7 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     atomic_write_text(run_dir / "split.json", json.dumps(split.to_dict(), ensure_ascii=False, indent=1))
     dump_config(cfg, run_dir / "finetune_config.yaml")
 
-    tests = split.test_tasks if cfg.split != "all" else []
+    tests = split.test_tasks if cfg.split not in ("all", "single") else []
     leak = leakage_report(
         catalog,
         tests,

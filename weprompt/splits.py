@@ -3,6 +3,7 @@
 - strong: train on every task outside the test tasks' categories (the category is unseen);
 - weak:   train on every task but the test tasks (the task is unseen, its category is not);
 - all:    train on every task, the test tasks included (the paper's "WePrompt all");
+- single: train on the test tasks alone (single-task fine-tuning, the paper's "WeLM fine-tuned");
 - none:   no training task (the base model, zero-shot).
 In strong and weak mode the test tasks' source-dataset families leave training with them. A task
 also cannot train without templates or a train split; every exclusion carries its reason.
@@ -19,7 +20,7 @@ from weprompt.catalog import Catalog
 from weprompt.data import resolve_data_dir, split_file
 from weprompt.templates import TemplateCollection
 
-MODES = ("strong", "weak", "all", "none")
+MODES = ("strong", "weak", "all", "single", "none")
 
 
 class SplitError(UserError):
@@ -63,7 +64,7 @@ def build_split(
     if mode not in MODES:
         raise SplitError(f"unknown split mode '{mode}'; modes: {', '.join(MODES)}")
     tests = [catalog.task(t) for t in test_tasks]  # unknown task -> CatalogError naming it
-    if not tests and mode in ("strong", "weak"):
+    if not tests and mode in ("strong", "weak", "single"):
         raise SplitError(f"split mode '{mode}' needs at least one test task")
     excluded: dict[str, str] = {}
     for t in tests:
@@ -81,6 +82,10 @@ def build_split(
     if mode == "none":
         for name in catalog.tasks:
             excluded.setdefault(name, "mode none trains nothing")
+    if mode == "single":
+        for name in catalog.tasks:
+            if name not in test_tasks:
+                excluded.setdefault(name, "single-task fine-tuning trains on the test tasks only")
     root = resolve_data_dir(data_dir)
     train, templates, fingerprints = [], {}, {}
     for name in catalog.tasks:

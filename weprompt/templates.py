@@ -94,7 +94,8 @@ def render(template: Template, example: dict, seed: int = 0) -> Rendered:
     """Render one example. Jinja errors propagate (the validator and sampler report them)."""
     rng = random.Random(seed)
     ctx = dict(example)
-    ctx["choice"] = rng.choice
+    # promptsource's `choice(list)` helper; a data field of that name (C3's options) takes precedence.
+    ctx.setdefault("choice", rng.choice)
     choices = None
     if template.answer_choices:
         text = compile_jinja(template.answer_choices).render(ctx)

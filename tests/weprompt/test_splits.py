@@ -49,6 +49,10 @@ def test_all_and_none():
     assert "ocnli" in s.train_tasks
     s = build_split(CAT, BANK, ["ocnli"], "none")
     assert s.train_tasks == []
+    s = build_split(CAT, BANK, ["ocnli"], "single")
+    assert s.train_tasks == ["ocnli"] and s.excluded["afqmc"].startswith("single-task")
+    with pytest.raises(SplitError, match="leaves no training task"):
+        build_split(CAT, BANK, ["cmnli"], "single")  # CMNLI has no train split
 
 
 def test_tasks_that_cannot_train_say_why():

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="YAML config (weprompt.finetune.FinetuneConfig); flags below override it")
     p.add_argument("--base", help="base checkpoint (step dir, checkpoints dir or run dir)")
-    p.add_argument("--split", choices=["strong", "weak", "all"], help="held-out mode")
+    p.add_argument("--split", choices=["strong", "weak", "all", "single"], help="held-out mode")
     p.add_argument("--test-task", action="append", dest="test_tasks", help="held-out test task (repeatable)")
     p.add_argument("--tokenizer", help="tokenizer dir; must match the base checkpoint's")
     p.add_argument("--run-dir", help="output run directory")

@@ -17,6 +17,12 @@ from pretrain.errors import UserError
 COMMAND_MODULES = [
     "weprompt.cli.bank",
     "weprompt.cli.data",
+    "annotation_ui.cli",
+    "eval.cli",
+    "weprompt.cli.finetune",
+    "eval.cli_experiment",
+    "weprompt.cli.corpus",
+    "weprompt.cli.pretrain",
 ]
 
 

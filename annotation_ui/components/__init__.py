@@ -1,0 +1,1 @@
+"""Reusable pieces of the annotation UI: task picker, example pager, editor, preview."""

@@ -1,0 +1,1 @@
+"""The annotation UI's views: browse a task's data, write prompts, bank health."""

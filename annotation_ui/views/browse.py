@@ -1,0 +1,39 @@
+"""Browse view: what the catalog says about the task, its real examples, and its prompts rendered."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from annotation_ui import state
+from annotation_ui.components.examples import example_pager
+from annotation_ui.components.preview import render_examples
+from annotation_ui.components.task_picker import task_card
+from annotation_ui.settings import Settings
+from weprompt.catalog import Catalog, Task
+
+
+def render(catalog: Catalog, task: Task, settings: Settings) -> None:
+    coll, load_error = state.collection(task.name, settings.bank_dir)
+    task_card(task, len(coll.templates) if coll else 0)
+    st.divider()
+    row = example_pager(catalog, task, settings.data_dir)
+    st.divider()
+    st.markdown("**The task's prompts on this example**")
+    if load_error:
+        st.error(load_error)
+        return
+    if not coll.templates:
+        st.info(f"No prompts yet for {task.name}: open **Write** to add the first.")
+        return
+    if row is None:
+        return
+    names = {t.id: t.name for t in coll.templates}
+    if st.session_state.get("browse_prompt") not in names:
+        st.session_state.pop("browse_prompt", None)
+    chosen = st.selectbox("Prompt", list(names), format_func=names.get, key="browse_prompt")
+    count_tokens, _ = state.token_counter(settings.tokenizer)
+    t = coll.by_id(chosen)
+    index = int(st.session_state.get("example_index", 0))
+    render_examples(
+        t, [(index, row)], count_tokens, settings.budget, task.is_rank and t.metadata.original_task
+    )

@@ -1,0 +1,90 @@
+"""From cached per-example predictions to scores — no model call (rescoring is free).
+
+Per prompt: the task's catalog metrics (first = primary); for rank tasks the accuracy under every
+scoring rule (`mean` is the primary rule); for generation the out-of-scope rate (rank tasks: 0 by
+construction). Examples the template could not render are not scored; they are counted and reported.
+Per task and shot setting, over its prompts: median, quartiles, IQR, mean, worst and best prompt.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import numpy as np
+
+from eval import metrics as M
+from eval.scoring import DEFAULT_RULE, RULES, argmax, rule_scores
+from weprompt.catalog import Task
+
+
+def rank_predictions(records: Sequence[dict], rule: str) -> tuple[list[str], list[list[str]]] | None:
+    preds, refs = [], []
+    for r in records:
+        scores = rule_scores(r["logprobs"], r["choices"], r.get("logprobs_cf"))[rule]
+        if scores is None:
+            return None  # no content-free scores in this run (calibration off or not renderable)
+        preds.append(r["choices"][argmax(scores)])
+        refs.append([r["choices"][r["gold"]]])
+    return preds, refs
+
+
+def _counts(records: Sequence[dict]) -> dict:
+    n = len(records) or 1
+    return {
+        "shots_mean": round(sum(r.get("shots", 0) for r in records) / n, 3),
+        "shots_dropped": sum(r.get("shots_dropped", 0) for r in records),
+        "truncated": sum(bool(r.get("truncated")) for r in records),
+        "prompt_tokens_mean": round(sum(r.get("prompt_tokens", 0) for r in records) / n, 1),
+    }
+
+
+def score_prompt(task: Task, records: Sequence[dict], passages: dict[str, str | None]) -> dict:
+    """Scores of one (task, template, shots) from its prediction records."""
+    ok = [r for r in records if not r.get("error")]
+    errors = [r for r in records if r.get("error")]
+    out: dict = {"n": len(ok), "errors": len(errors), "error_examples": [r["error"] for r in errors[:3]]}
+    names = [m for m in task.metrics if m in M.METRICS]
+    if task.is_rank:
+        rules: dict[str, float | None] = {}
+        for rule in RULES:
+            pr = rank_predictions(ok, rule)
+            rules[rule] = M.accuracy(*pr) if ok and pr is not None else None
+        preds, refs = rank_predictions(ok, DEFAULT_RULE) or ([], [])
+        out["metrics"] = M.compute(names, preds, refs) if ok else {}
+        out["rules"] = rules
+        out["oos_rate"] = 0.0
+        out["n_choices_mean"] = round(sum(len(r["choices"]) for r in ok) / len(ok), 2) if ok else 0
+    else:
+        preds = [r["prediction"] for r in ok]
+        refs = [r["references"] for r in ok]
+        wanted = list(dict.fromkeys(names + list(M.GENERATION_METRICS)))
+        out["metrics"] = M.compute(wanted, preds, refs) if ok else {}
+        oos = [M.out_of_scope(r["prediction"], task.task_type, passages.get(r["key"])) for r in ok]
+        out["oos_rate"] = 100.0 * sum(oos) / len(oos) if oos else 0.0
+        out["stops"] = {s: sum(r.get("stop") == s for r in ok) for s in sorted({r.get("stop") for r in ok})}
+    out.update(_counts(ok))
+    out["score"] = out["metrics"].get(task.metric) if ok else None
+    return out
+
+
+def summarize(prompts: Sequence[dict], metric: str) -> dict:
+    """Median, IQR and worst/best over the prompts that have a score."""
+    scored = [p for p in prompts if p.get("score") is not None]
+    if not scored:
+        return {"metric": metric, "n_prompts": 0}
+    values = [p["score"] for p in scored]
+    q1, q3 = (float(x) for x in np.percentile(values, [25, 75]))
+    worst = min(scored, key=lambda p: p["score"])
+    best = max(scored, key=lambda p: p["score"])
+    return {
+        "metric": metric,
+        "n_prompts": len(scored),
+        "median": float(statistics.median(values)),
+        "q1": q1,
+        "q3": q3,
+        "iqr": q3 - q1,
+        "mean": float(statistics.fmean(values)),
+        "worst": {"template_id": worst["template_id"], "name": worst["name"], "score": worst["score"]},
+        "best": {"template_id": best["template_id"], "name": best["name"], "score": best["score"]},
+    }

@@ -1,0 +1,259 @@
+"""`weprompt experiment`: the held-out experiment matrix (paper Table 6) — train what each cell needs,
+evaluate, collect, report.
+
+Modes: welm_zero_shot and welm_few_shot evaluate the base; weprompt_strong trains one model per
+held-out category (every task outside it); weprompt_weak one per test task (every task but it, and
+its family); weprompt_all one model on everything; welm_finetune one single-task model per test
+task. With `share_weak_per_category` the weak models of test tasks in one category are shared (one
+model holding out all of them): cheaper, but not the paper's weak setting — the report labels it.
+
+Resumable: a finished training unit (its `finetune_summary.json`) is not retrained, an interrupted
+one resumes from its last checkpoint (the engine's `resume: auto`), and evaluation reuses the
+prediction cache. A run directory made by a different config is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pretrain.atomic import atomic_write_text
+from pretrain.config import from_dict, to_dict
+from pretrain.errors import UserError
+from weprompt.catalog import Catalog
+from weprompt.finetune import FinetuneConfig
+
+MODES = ("welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak", "weprompt_all", "welm_finetune")
+
+
+@dataclass
+class ExperimentEval:
+    limit: int | None = 200  # examples per task (None: the whole evaluation split)
+    batch_size: int = 8
+    calibrate: bool = True
+    few_shot: str = "paper"  # shots for welm_few_shot: "paper" (1/2/5 per task) or a number
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    seed: int = 0
+    run_dir: str | None = None  # default runs/experiments/<name>
+    base: str = "runs/base"  # the WeLM base checkpoint (build it with `weprompt pretrain`)
+    test_tasks: list[str] = field(default_factory=lambda: ["ocnli"])
+    modes: list[str] = field(default_factory=lambda: ["welm_zero_shot", "weprompt_strong", "weprompt_weak"])
+    share_weak_per_category: bool = False
+    finetune: dict = field(default_factory=dict)  # overrides of weprompt.finetune.FinetuneConfig
+    single_task_finetune: dict = field(default_factory=dict)  # overrides for welm_finetune units
+    eval: ExperimentEval = field(default_factory=ExperimentEval)
+    data_dir: str | None = None
+    bank_dir: str | None = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.run_dir or f"runs/experiments/{self.name}")
+
+
+@dataclass
+class Unit:
+    """One model to train: its split and the test tasks whose cells it serves."""
+
+    name: str
+    mode: str  # weprompt_strong | weprompt_weak | weprompt_all | welm_finetune
+    split: str
+    test_tasks: list[str]
+    serves: list[str]
+    label: str = ""
+
+
+def validate(cfg: ExperimentConfig, catalog: Catalog) -> None:
+    for m in cfg.modes:
+        if m not in MODES:
+            raise UserError(f"experiment '{cfg.name}': unknown mode '{m}'; modes: {', '.join(MODES)}")
+    for t in cfg.test_tasks:
+        catalog.task(t)  # CatalogError names the unknown task
+    if not cfg.test_tasks:
+        raise UserError(f"experiment '{cfg.name}': no test_tasks")
+    try:
+        from_dict(FinetuneConfig, copy.deepcopy(cfg.finetune), "finetune")
+        from_dict(FinetuneConfig, copy.deepcopy(cfg.single_task_finetune), "single_task_finetune")
+    except UserError as e:
+        raise UserError(f"experiment '{cfg.name}': {e}") from None
+
+
+def plan_units(cfg: ExperimentConfig, catalog: Catalog) -> list[Unit]:
+    units: list[Unit] = []
+    tests = [catalog.task(t) for t in cfg.test_tasks]
+    if "weprompt_strong" in cfg.modes:
+        for cat in dict.fromkeys(t.category for t in tests):
+            served = [t.name for t in tests if t.category == cat]
+            units.append(Unit(f"strong_{cat}", "weprompt_strong", "strong", served, served))
+    if "weprompt_weak" in cfg.modes:
+        if cfg.share_weak_per_category:
+            for cat in dict.fromkeys(t.category for t in tests):
+                served = [t.name for t in tests if t.category == cat]
+                units.append(Unit(f"weak_shared_{cat}", "weprompt_weak", "weak", served, served,
+                                  "shared per category (holds out all test tasks of the category at once)"))
+        else:
+            units += [Unit(f"weak_{t.name}", "weprompt_weak", "weak", [t.name], [t.name]) for t in tests]
+    if "weprompt_all" in cfg.modes:
+        names = [t.name for t in tests]
+        units.append(Unit("all", "weprompt_all", "all", names, names))
+    if "welm_finetune" in cfg.modes:
+        units += [Unit(f"single_{t.name}", "welm_finetune", "single", [t.name], [t.name])
+                  for t in tests if "train" in t.splits]
+    return units
+
+
+def _check_run_dir(cfg: ExperimentConfig) -> None:
+    saved = cfg.out / "experiment.yaml"
+    mine = to_dict(cfg)
+    if saved.exists():
+        theirs = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        if theirs != mine:
+            keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise UserError(f"{cfg.out} was made by a different experiment config (differs in: {', '.join(keys)}); "
+                            f"refusing to mix results. Start fresh with another `run_dir`/`name`, or delete {cfg.out}")
+    else:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(saved, yaml.safe_dump(mine, allow_unicode=True, sort_keys=False))
+
+
+def train_unit(cfg: ExperimentConfig, unit: Unit) -> Path:
+    from weprompt.finetune import run_finetune
+
+    run_dir = cfg.out / "models" / unit.name
+    done = run_dir / "finetune_summary.json"
+    if done.exists():
+        return run_dir
+    overrides = copy.deepcopy(cfg.single_task_finetune if unit.split == "single" else cfg.finetune)
+    ft = from_dict(FinetuneConfig, overrides, "finetune")
+    ft.base, ft.split, ft.test_tasks = cfg.base, unit.split, unit.test_tasks
+    ft.data_dir, ft.bank_dir = cfg.data_dir, cfg.bank_dir
+    ft.sampler.seed = cfg.seed
+    ft.train.seed = cfg.seed + 1234
+    ft.train.run_dir = str(run_dir)
+    ft.train.checkpoint.resume = "auto"
+    print(f"[experiment] training {unit.name} ({unit.split}; held out: {', '.join(unit.test_tasks)})", flush=True)
+    run_finetune(ft)
+    return run_dir
+
+
+def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list, tag: str) -> dict:
+    from eval.runner import EvalOptions, evaluate
+
+    path = cfg.out / "evals" / f"{tag}.json"
+    if path.exists():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if set(tasks) <= set(cached["tasks"]) | set(cached.get("skipped", {})):
+            return cached
+    opts = EvalOptions(limit=cfg.eval.limit, seed=cfg.seed, batch_size=cfg.eval.batch_size,
+                       calibrate=cfg.eval.calibrate, cache_dir=str(cfg.out / "eval_cache"),
+                       bank_dir=cfg.bank_dir, data_dir=cfg.data_dir)
+    print(f"[experiment] evaluating {tag} on {', '.join(tasks)} (shots {shots})", flush=True)
+    res = evaluate(str(model), tasks, shots, opts)
+    atomic_write_text(path, json.dumps(res, ensure_ascii=False, indent=1))
+    return res
+
+
+def per_example_scores(task_result: dict, k: str) -> tuple[list[str], list[float]]:
+    """Mean over prompts of each example's score in [0, 1] (for the paired bootstrap)."""
+    from eval import metrics as M
+    from eval.scoring import DEFAULT_RULE, argmax, rule_scores
+
+    by_key: dict[str, list[float]] = {}
+    metric = task_result["metric"]
+    for p in task_result["shots"][k]["prompts"]:
+        for line in Path(p["predictions"]).read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line) if line.strip() else None
+            if not rec or "key" not in rec or rec.get("error"):
+                continue
+            if task_result["kind"] == "rank":
+                s = rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE]
+                value = float(argmax(s) == rec["gold"])
+            else:
+                value = M.compute([metric], [rec["prediction"]], [rec["references"]])[metric] / 100.0
+            by_key.setdefault(rec["key"], []).append(value)
+    keys = sorted(by_key)
+    return keys, [statistics.fmean(by_key[x]) for x in keys]
+
+
+def _cell(task_result: dict, k: str, mode: str) -> dict:
+    shot = task_result["shots"][k]
+    summ = shot["summary"]
+    ids, per_ex = per_example_scores(task_result, k)
+    oos = [p["oos_rate"] for p in shot["prompts"] if p.get("oos_rate") is not None]
+    return {
+        "task": task_result["task"], "category": task_result["category"], "mode": mode,
+        "metric": task_result["metric"], "score": summ.get("median"),
+        "iqr": [summ.get("q1"), summ.get("q3")], "worst": (summ.get("worst") or {}).get("score"),
+        "prompts": {p["name"]: p["score"] for p in shot["prompts"] if p.get("score") is not None},
+        "per_example": per_ex, "example_ids": ids,
+        "out_of_scope": statistics.fmean(oos) / 100.0 if oos and task_result["kind"] != "rank" else None,
+        "shots": shot["k"],
+    }
+
+
+def run_experiment(cfg: ExperimentConfig) -> Path:
+    from eval.table6 import write_report
+    from pretrain import checkpoint as ckpt
+    from weprompt.bank import bank_catalog
+
+    catalog = bank_catalog(cfg.bank_dir)
+    validate(cfg, catalog)
+    base = ckpt.resolve(cfg.base)  # a missing base is a clear CheckpointError
+    _check_run_dir(cfg)
+    cells: list[dict] = []
+    notes: list[str] = []
+    if "welm_zero_shot" in cfg.modes or "welm_few_shot" in cfg.modes:
+        shots = ([0] if "welm_zero_shot" in cfg.modes else []) + (
+            [cfg.eval.few_shot] if "welm_few_shot" in cfg.modes else [])
+        res = _evaluate(cfg, base, cfg.test_tasks, shots, "base")
+        for tr in res["tasks"].values():
+            for k, shot in tr["shots"].items():
+                mode = "welm_zero_shot" if shot["k"] == 0 and "welm_zero_shot" in cfg.modes else "welm_few_shot"
+                cells.append(_cell(tr, k, mode))
+        notes += [f"{t}: {why}" for t, why in res.get("skipped", {}).items()]
+    curves = {}
+    for unit in plan_units(cfg, catalog):
+        model_dir = train_unit(cfg, unit)
+        res = _evaluate(cfg, model_dir, unit.serves, [0], unit.name)
+        for tr in res["tasks"].values():
+            cells.append(_cell(tr, "0", unit.mode))
+        if unit.label:
+            notes.append(f"{unit.name}: {unit.label}")
+        from pretrain.engine.logger import LOG_FILE
+
+        log = model_dir / LOG_FILE
+        if log.exists():
+            curves[unit.name] = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+    skipped_single = [t for t in cfg.test_tasks if "welm_finetune" in cfg.modes and "train" not in catalog.task(t).splits]
+    notes += [f"{t}: no train split, so no single-task fine-tuning cell" for t in skipped_single]
+    meta = _scale(cfg, base, notes)
+    return write_report(cells, meta, curves, cfg.out / "report")
+
+
+def _scale(cfg: ExperimentConfig, base: Path, notes: list[str]) -> dict:
+    from pretrain import checkpoint as ckpt
+
+    mc = ckpt.read_model_config(base)
+    params = mc.num_parameters_formula()
+    state = json.loads((base / "trainer_state.json").read_text()) if (base / "trainer_state.json").exists() else {}
+    tokens = state.get("tokens_seen")
+    statement = (f"Base model: {params / 1e6:.1f}M parameters ({mc.n_layer} layers, d {mc.d_model}, context "
+                 f"{mc.context_length}), pretrained on {tokens:,} tokens" if tokens else
+                 f"Base model: {params / 1e6:.1f}M parameters ({mc.n_layer} layers, d {mc.d_model})")
+    statement += f"; evaluation on at most {cfg.eval.limit} examples per task." if cfg.eval.limit else "."
+    return {"scale_statement": statement, "experiment": cfg.name, "base checkpoint": str(base),
+            "test tasks": ", ".join(cfg.test_tasks), "seed": cfg.seed, "notes": "; ".join(notes) or "none"}
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    from pretrain.config import load_config
+
+    return load_config(ExperimentConfig, path, overrides)

@@ -1,0 +1,109 @@
+"""The model under evaluation: a checkpoint (via `pretrain.checkpoint.load_model`) or objects in memory.
+
+`model_hash` identifies the weights and config (sha256 over the config and every tensor of the state
+dict, in name order), so the prediction cache is keyed by what the model computes, not by where its
+file lies. The tokenizer must be the one the model was trained with: its fingerprint is checked
+against the checkpoint's `trainer_state.json` (and the copy stored with the checkpoint), and its
+vocabulary must fit the model's embedding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pretrain.errors import UserError
+
+
+class ModelMismatchError(UserError):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    name: str
+    model_hash: str
+    path: str | None = None
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def tokenizer_fingerprint(self) -> str:
+        return self.tokenizer.fingerprint()
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "hash": self.model_hash,
+            "tokenizer_fingerprint": self.tokenizer_fingerprint,
+            "config": dataclasses.asdict(self.config),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    cfg = getattr(model, "config", None)
+    if cfg is not None and dataclasses.is_dataclass(cfg):
+        h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def check_tokenizer(model: torch.nn.Module, tokenizer, expected_fingerprint: str | None, where: str) -> None:
+    vocab = model.config.vocab_size
+    if tokenizer.vocab_size > vocab:
+        raise ModelMismatchError(
+            f"{where}: the tokenizer has {tokenizer.vocab_size} pieces but the model's vocabulary is {vocab}; "
+            "this is not the model's tokenizer"
+        )
+    if expected_fingerprint and tokenizer.fingerprint() != expected_fingerprint:
+        raise ModelMismatchError(
+            f"{where}: tokenizer fingerprint {tokenizer.fingerprint()[:12]} differs from the one the model was "
+            f"trained with ({expected_fingerprint[:12]}); pass the model's own tokenizer"
+        )
+
+
+def wrap(model: torch.nn.Module, tokenizer, name: str = "model", path: str | None = None) -> LoadedModel:
+    """Objects in memory (tests, a training loop): put in eval mode, hash, check the vocabulary fits."""
+    model.eval()
+    check_tokenizer(model, tokenizer, None, name)
+    return LoadedModel(model, tokenizer, name, weights_hash(model), path)
+
+
+def load(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None) -> LoadedModel:
+    """A checkpoint (step, checkpoints or run directory) with its tokenizer, checked to match."""
+    from pretrain.checkpoint import STATE_FILE, load_model, resolve
+    from pretrain.tokenizer import Tokenizer
+
+    step_dir = resolve(path)
+    model, _cfg, stored_tok = load_model(step_dir)
+    expected = None
+    state_file = step_dir / STATE_FILE
+    if state_file.is_file():
+        expected = json.loads(state_file.read_text(encoding="utf-8")).get("tokenizer_fingerprint")
+    tok_dir = Path(tokenizer_dir) if tokenizer_dir else stored_tok
+    if tok_dir is None:
+        raise ModelMismatchError(
+            f"{step_dir}: no tokenizer is stored with this checkpoint; pass --tokenizer <dir>"
+        )
+    tok = Tokenizer.load(tok_dir)
+    if expected is None and stored_tok is not None and tokenizer_dir:
+        expected = Tokenizer.load(stored_tok).fingerprint()
+    check_tokenizer(model, tok, expected, str(step_dir))
+    name = f"{Path(path).resolve().name}@{step_dir.name}"
+    return LoadedModel(model, tok, name, weights_hash(model), str(step_dir))

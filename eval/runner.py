@@ -1,0 +1,327 @@
+"""The experiment runner: tasks × prompts × shot settings, with a resumable prediction cache.
+
+    results = evaluate("runs/base", tasks=["ocnli", "c3"], shots=[0, "paper"], limit=200)
+
+For every task (default: the catalog's held-out evaluation tasks), every original-task prompt of it
+in the bank, and every shot setting, each example of the task's evaluation split (the first `limit`)
+is predicted once — rank scoring for classification / multiple choice, greedy generation otherwise —
+and cached by (model hash, template, example). Scores are then computed from the cache alone.
+The returned dict is self-describing (see `docs/eval.md`); `eval.report` writes it as JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from eval import modelio
+from eval.aggregate import score_prompt, summarize
+from eval.cache import PredictionCache, PredictionFile, row_hash, stable_hash
+from eval.examples import (
+    EvalInputError,
+    PromptBuilder,
+    content_free,
+    example_key,
+    passage,
+    references,
+    usable_templates,
+)
+from eval.fewshot import demo_split as choose_demo_split
+from eval.generate import Generator, max_new_tokens_for
+from eval.scoring import DEFAULT_RULE, RULES, PrefixCache, score_choices
+from pretrain.errors import UserError
+
+RESULTS_SCHEMA = "weprompt.eval.results/1"
+SETTING_VERSION = 1  # bump when a change alters predictions: old cache files are then not reused
+
+
+class TaskSkipped(Exception):
+    """A task that cannot be evaluated in this run for a reason that is not an error (no prompts yet)."""
+
+
+@dataclass
+class EvalOptions:
+    limit: int | None = None  # first N examples of the evaluation split
+    seed: int = 0
+    batch_size: int = 8  # examples per cache write (and progress step)
+    calibrate: bool = True  # also score choices against the content-free input
+    prefix_eos: bool = True  # prompts start after an EOS, as every training example does
+    max_new_tokens: int | None = None  # default: per task type (eval.generate.MAX_NEW_TOKENS)
+    cache_dir: str = "runs/eval_cache"
+    bank_dir: str | None = None
+    data_dir: str | None = None
+    progress: bool = True
+    extra: dict = field(default_factory=dict)  # recorded as is (e.g. the CLI command line)
+
+
+def resolve_shots(spec: int | str, few_shot: int) -> int:
+    if isinstance(spec, str) and spec in ("paper", "catalog"):
+        return few_shot
+    try:
+        k = int(spec)
+    except (TypeError, ValueError):
+        raise UserError(f"shots must be a number or 'paper', got {spec!r}") from None
+    if k < 0:
+        raise UserError(f"shots must be >= 0, got {k}")
+    return k
+
+
+def trained_tasks(path: str | None) -> dict | None:
+    """The split a fine-tuned model was trained on (`split.json` in its run directory), if any."""
+    if not path:
+        return None
+    p = Path(path).resolve()
+    for d in (p, *list(p.parents)[:3]):
+        f = d / "split.json"
+        if f.is_file():
+            data = json.loads(f.read_text(encoding="utf-8"))
+            return {"path": str(f), "mode": data.get("mode"), "train_tasks": data.get("train_tasks", [])}
+    return None
+
+
+def _render_error(b: PromptBuilder, key: str, e: Exception) -> str:
+    return f"{b.where(key)}: does not render: {type(e).__name__}: {e}"
+
+
+def predict_rank(lm, b: PromptBuilder, row: dict, key: str, index: int, calibrate: bool, cf_cache) -> dict:
+    rec: dict = {}
+    try:
+        rendered = b.render(row, key)
+    except Exception as e:  # any Jinja failure of this template on this example: counted, not fatal
+        return {"error": _render_error(b, key, e)}
+    if not rendered.input.strip():
+        return {"error": f"{b.where(key)}: renders an empty input"}
+    choices, gold = b.choices(rendered, key)
+    choice_ids = lm.tokenizer.encode_batch(choices)
+    if any(not c for c in choice_ids):
+        return {"error": f"{b.where(key)}: an answer choice is empty: {choices}"}
+    reserve = max(map(len, choice_ids))
+    demos = b.demos(key, index, rendered)
+    prompt = b.prompt(demos, rendered.input, reserve)
+    pad = lm.tokenizer.pad_id
+    rec["choices"], rec["gold"] = choices, gold
+    rec["logprobs"] = score_choices(lm.model, prompt.ids, choice_ids, pad)
+    rec["logprobs_cf"] = None
+    if calibrate:
+        try:
+            cf = b.render(content_free(row, b.task.label_field), key)
+        except Exception:
+            cf = None
+        if cf is not None and cf.input.strip():
+            cf_prompt = b.prompt(demos, cf.input, reserve)
+            rec["logprobs_cf"] = score_choices(lm.model, cf_prompt.ids, choice_ids, pad, cache=cf_cache)
+    rec.update(shots=prompt.shots, shots_dropped=prompt.shots_dropped, truncated=prompt.truncated)
+    rec["prompt_tokens"] = len(prompt.ids)
+    return rec
+
+
+def predict_generation(
+    gen: Generator, b: PromptBuilder, row: dict, key: str, index: int, max_new: int
+) -> dict:
+    try:
+        rendered = b.render(row, key)
+    except Exception as e:
+        return {"error": _render_error(b, key, e)}
+    if not rendered.input.strip():
+        return {"error": f"{b.where(key)}: renders an empty input"}
+    refs = references(row, rendered.target)
+    if not refs:
+        return {"error": f"{b.where(key)}: no reference answer (empty target and no answers in the row)"}
+    demos = b.demos(key, index, rendered)
+    prompt = b.prompt(demos, rendered.input, max_new)
+    g = gen(prompt.ids, max_new)
+    return {
+        "prediction": g.text,
+        "references": refs,
+        "n_new_tokens": g.n_tokens,
+        "stop": g.stop,
+        "shots": prompt.shots,
+        "shots_dropped": prompt.shots_dropped,
+        "truncated": prompt.truncated,
+        "prompt_tokens": len(prompt.ids),
+    }
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+@dataclass
+class _TaskRun:
+    lm: modelio.LoadedModel
+    opts: EvalOptions
+    cache: PredictionCache
+    generator: Generator | None = None
+
+    def gen(self) -> Generator:
+        if self.generator is None:
+            self.generator = Generator(self.lm.model, self.lm.tokenizer)
+        return self.generator
+
+    def run_template(
+        self, task, template, k, split, rows, hashes, demo_rows, demo_split
+    ) -> tuple[PredictionFile, float]:
+        lm, o = self.lm, self.opts
+        max_new = o.max_new_tokens or max_new_tokens_for(task.task_type, task.category)
+        setting = {
+            "v": SETTING_VERSION,
+            "model_hash": lm.model_hash,
+            "tokenizer": lm.tokenizer_fingerprint,
+            "task": task.name,
+            "split": split,
+            "template_id": template.id,
+            "template_sha": stable_hash([template.jinja, template.answer_choices])[:16],
+            "shots": k,
+            "demo_split": demo_split if k else None,
+            "seed": o.seed,
+            "prefix_eos": o.prefix_eos,
+            "kind": "rank" if task.is_rank else "generation",
+            "calibrate": o.calibrate if task.is_rank else None,
+            "negatives": task.eval_negatives if task.is_rank else None,
+            "max_new_tokens": None if task.is_rank else max_new,
+        }
+        pfile = self.cache.open(task.name, template.id, setting)
+        b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
+                          demo_rows, demo_split, split, o.prefix_eos)  # fmt: skip
+        keys = [example_key(split, i) for i in range(len(rows))]
+        todo = [i for i in range(len(rows)) if pfile.get(keys[i], hashes[i]) is None]
+        cf_cache = PrefixCache()
+        bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
+        start = time.perf_counter()
+        try:
+            for s in range(0, len(todo), max(1, o.batch_size)):
+                batch = []
+                for i in todo[s : s + o.batch_size]:
+                    if task.is_rank:
+                        rec = predict_rank(lm, b, rows[i], keys[i], i, o.calibrate, cf_cache)
+                    else:
+                        rec = predict_generation(self.gen(), b, rows[i], keys[i], i, max_new)
+                    batch.append({"key": keys[i], "h": hashes[i], **rec})
+                pfile.append(batch)
+                bar.update(len(batch))
+        finally:
+            bar.close()
+        return pfile, time.perf_counter() - start
+
+    def run(self, name: str, catalog, shot_specs, trained) -> dict:
+        from weprompt.bank import load_task_templates
+        from weprompt.data import load_split
+
+        o = self.opts
+        task = catalog.task(name)
+        split = task.eval_split
+        if split not in ("validation", "test"):
+            raise EvalInputError(
+                f"task '{name}' has no validation/test split to evaluate on (catalog splits: {sorted(task.splits)})"
+            )
+        templates, skipped_templates = usable_templates(task, load_task_templates(name, o.bank_dir).templates)
+        if not templates:
+            n = len(skipped_templates)
+            raise TaskSkipped(f"no original-task prompt in the bank ({n} training-only or unusable)")
+        ds = load_split(name, split, o.data_dir, catalog=catalog)
+        n = len(ds) if o.limit is None else min(o.limit, len(ds))
+        rows = ds.select(range(n)).to_list()
+        hashes = [row_hash(r) for r in rows]
+        passages = {example_key(split, i): passage(r) for i, r in enumerate(rows)}
+        ks = list(dict.fromkeys(resolve_shots(s, task.few_shot) for s in shot_specs))
+        dsplit = choose_demo_split(list(task.splits), split)
+        demo_rows: list[dict] = []
+        if any(ks):  # the evaluation split itself when it is the only one (the evaluated row is excluded)
+            demo_rows = (
+                ds if dsplit == split else load_split(name, dsplit, o.data_dir, catalog=catalog)
+            ).to_list()
+        flagged = None
+        if trained:
+            fam = [
+                t
+                for t in trained["train_tasks"]
+                if t in catalog.tasks and catalog.task(t).family == task.family
+            ]
+            if name in trained["train_tasks"]:
+                flagged = (
+                    f"'{name}' is a training task of this model ({trained['path']}, mode {trained['mode']})"
+                )
+            elif fam:
+                flagged = (
+                    f"tasks of the same source family were trained on: {', '.join(fam)} ({trained['path']})"
+                )
+        shots_out = {}
+        for k in ks:
+            prompts = []
+            for t in templates:
+                pfile, seconds = self.run_template(task, t, k, split, rows, hashes, demo_rows, dsplit)
+                recs = [pfile.get(example_key(split, i), hashes[i]) for i in range(n)]
+                scored = score_prompt(task, recs, passages)
+                prompts.append({"template_id": t.id, "name": t.name, **scored,
+                                "predictions": str(pfile.path), "seconds": round(seconds, 2)})  # fmt: skip
+            shots_out[str(k)] = {"k": k, "prompts": prompts, "summary": summarize(prompts, task.metric)}
+        return {
+            "task": name,
+            "category": task.category,
+            "task_type": task.task_type,
+            "kind": "rank" if task.is_rank else "generation",
+            "metric": task.metric,
+            "metrics": list(task.metrics),
+            "split": split,
+            "n_examples": n,
+            "split_size": len(ds),
+            "demo_split": dsplit if any(ks) else None,
+            "few_shot_paper": task.few_shot,
+            "eval_negatives": task.eval_negatives,
+            "templates": [{"id": t.id, "name": t.name} for t in templates],
+            "templates_skipped": skipped_templates,
+            "trained_on": flagged,
+            "shots": shots_out,
+        }
+
+
+def evaluate(
+    model: str | os.PathLike | modelio.LoadedModel,
+    tasks: list[str] | None = None,
+    shots: list[int | str] | tuple = (0,),
+    options: EvalOptions | None = None,
+    tokenizer_dir: str | None = None,
+    **overrides,
+) -> dict:
+    """Evaluate `model` (checkpoint path or `modelio.LoadedModel`) and return the results dict."""
+    from weprompt.bank import bank_catalog
+
+    opts = options or EvalOptions()
+    for k, v in overrides.items():
+        if not hasattr(opts, k):
+            raise TypeError(f"evaluate() got an unknown option '{k}'")
+        setattr(opts, k, v)
+    lm = model if isinstance(model, modelio.LoadedModel) else modelio.load(model, tokenizer_dir)
+    catalog = bank_catalog(opts.bank_dir)
+    names = list(tasks) if tasks else [t.name for t in catalog.eval_tasks()]
+    for n in names:
+        catalog.task(n)  # unknown names fail before any work
+    run = _TaskRun(lm, opts, PredictionCache(opts.cache_dir, lm.model_hash))
+    trained = trained_tasks(lm.path)
+    start = time.perf_counter()
+    results: dict = {"tasks": {}, "skipped": {}}
+    for name in names:
+        try:
+            results["tasks"][name] = run.run(name, catalog, list(shots), trained)
+        except TaskSkipped as e:
+            results["skipped"][name] = str(e)
+    if not results["tasks"]:
+        raise UserError(
+            "no task could be evaluated: " + "; ".join(f"{k}: {v}" for k, v in results["skipped"].items())
+        )
+    settings = asdict(opts)
+    settings.update(shots=[str(s) for s in shots], scoring_rule=DEFAULT_RULE, rules=list(RULES))
+    return {
+        "schema": RESULTS_SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": lm.describe(),
+        "trained_split": trained,
+        "settings": settings,
+        **results,
+        "seconds": round(time.perf_counter() - start, 2),
+    }

@@ -1,0 +1,253 @@
+"""The experiment report, shaped like the WeLM paper's Table 6 (Markdown + HTML + plots).
+
+Input: a list of result cells, one per (task, mode), each
+    {"task", "category", "mode", "metric", "score" (median over prompts, 0-100), "iqr": [q1, q3],
+     "worst", "prompts": {template name: score}, "per_example": [mean-over-prompts score per example],
+     "example_ids": [...], "out_of_scope": rate or None}
+plus a `meta` dict stating the scale (model size, tokens seen, steps) and the training curves.
+Rows are tasks grouped by category, columns are modes; each cell shows our number and the paper's.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import statistics
+from pathlib import Path
+
+import yaml
+
+from eval.bootstrap import paired_bootstrap
+from pretrain.atomic import atomic_write_text
+
+MODES = {
+    "welm_zero_shot": "WeLM zero-shot",
+    "welm_few_shot": "WeLM few-shot",
+    "weprompt_strong": "WePrompt strong",
+    "weprompt_weak": "WePrompt weak",
+    "weprompt_all": "WePrompt all",
+    "welm_finetune": "WeLM fine-tuned",
+}
+# Paired comparisons the paper's findings rest on: (better?, than).
+COMPARISONS = [
+    ("weprompt_strong", "welm_zero_shot", "strong > WeLM zero-shot"),
+    ("weprompt_weak", "weprompt_strong", "weak > strong"),
+    ("weprompt_weak", "welm_zero_shot", "weak > WeLM zero-shot"),
+    ("weprompt_all", "welm_finetune", "all > single-task fine-tuning"),
+]
+PAPER_FILE = Path(__file__).with_name("paper_table6.yaml")
+
+
+def load_paper() -> dict:
+    return yaml.safe_load(PAPER_FILE.read_text(encoding="utf-8"))
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _grid(cells: list[dict]) -> tuple[list[str], dict[str, list[str]], dict[tuple[str, str], dict]]:
+    by = {(c["task"], c["mode"]): c for c in cells}
+    modes = [m for m in MODES if any(c["mode"] == m for c in cells)]
+    cats: dict[str, list[str]] = {}
+    for c in cells:
+        if c["task"] not in cats.setdefault(c["category"], []):
+            cats[c["category"]].append(c["task"])
+    return modes, cats, by
+
+
+def findings(cells: list[dict], samples: int = 2000, seed: int = 0) -> list[dict]:
+    """Each paper finding checked task by task, with a paired bootstrap on the same examples."""
+    _, cats, by = _grid(cells)
+    out = []
+    for better, worse, label in COMPARISONS:
+        rows = []
+        for tasks in cats.values():
+            for t in tasks:
+                a, b = by.get((t, better)), by.get((t, worse))
+                if not a or not b:
+                    continue
+                test = None
+                if a.get("example_ids") and a.get("example_ids") == b.get("example_ids"):
+                    test = paired_bootstrap(a["per_example"], b["per_example"], samples, seed)
+                rows.append({"task": t, "a": a["score"], "b": b["score"], "holds": a["score"] > b["score"],
+                             "bootstrap": test})
+        if rows:
+            out.append({"finding": label, "better": better, "worse": worse, "rows": rows,
+                        "holds_on": sum(r["holds"] for r in rows), "of": len(rows),
+                        "significant_on": sum(1 for r in rows if r["bootstrap"] and r["bootstrap"]["significant"]
+                                              and r["holds"])})
+    oos = [(c["mode"], c["out_of_scope"]) for c in cells if c.get("out_of_scope") is not None]
+    if oos:
+        mean = {m: statistics.mean(v for mm, v in oos if mm == m) for m in {m for m, _ in oos}}
+        base = mean.get("welm_zero_shot")
+        out.append({"finding": "WePrompt produces fewer out-of-scope answers", "out_of_scope_by_mode": mean,
+                    "holds_on": sum(1 for m, v in mean.items() if m.startswith("weprompt") and base is not None
+                                    and v < base),
+                    "of": sum(1 for m in mean if m.startswith("weprompt")) if base is not None else 0})
+    return out
+
+
+def markdown(cells: list[dict], meta: dict, plots: dict[str, str]) -> str:
+    paper = load_paper()
+    modes, cats, by = _grid(cells)
+    lines = ["# WePrompt held-out evaluation (Table-6 shaped)", ""]
+    lines += ["> **Scale.** " + meta.get("scale_statement", "") + " The paper's numbers are for WeLM 10B "
+              "trained on about 300B tokens; ours come from a CPU-sized model and say nothing about that scale "
+              "except the *direction* of each finding.", ""]
+    for k, v in meta.items():
+        if k != "scale_statement":
+            lines.append(f"- {k}: {v}")
+    lines += ["", "## Results (median over prompts; our score / the paper's)", ""]
+    lines.append("| category | task | metric | " + " | ".join(MODES[m] for m in modes) + " |")
+    lines.append("|---|---|---|" + "---:|" * len(modes))
+    for cat, tasks in cats.items():
+        for t in tasks:
+            metric = next(by[(t, m)]["metric"] for m in modes if (t, m) in by)
+            row = [cat, t, metric]
+            for m in modes:
+                c = by.get((t, m))
+                p = paper["tasks"].get(t, {}).get(m)
+                row.append(f"{_fmt(c['score'] if c else None)} / {_fmt(p)}")
+            lines.append("| " + " | ".join(row) + " |")
+        means = []
+        for m in modes:
+            vals = [by[(t, m)]["score"] for t in tasks if (t, m) in by]
+            means.append(_fmt(statistics.mean(vals)) if vals else "–")
+        lines.append(f"| **{cat}** | *category mean* | | " + " | ".join(means) + " |")
+    lines += ["", "## Spread over prompts (median [IQR], worst prompt)", ""]
+    lines.append("| task | mode | prompts | median | IQR | worst | out-of-scope |")
+    lines.append("|---|---|---:|---:|---|---:|---:|")
+    for c in cells:
+        oos = "–" if c.get("out_of_scope") is None else f"{c['out_of_scope']:.1%}"
+        lines.append(f"| {c['task']} | {MODES[c['mode']]} | {len(c['prompts'])} | {_fmt(c['score'])} | "
+                     f"[{_fmt(c['iqr'][0])}, {_fmt(c['iqr'][1])}] | {_fmt(c['worst'])} | {oos} |")
+    lines += ["", "## The paper's findings at our scale", ""]
+    for f in findings(cells):
+        if "rows" in f:
+            lines.append(f"- **{f['finding']}**: holds on {f['holds_on']}/{f['of']} tasks "
+                         f"(significant, paired bootstrap p < 0.05: {f['significant_on']})")
+            for r in f["rows"]:
+                b = r["bootstrap"]
+                sig = "" if not b else f", diff {100 * b['diff']:+.1f} pts, 95% CI [{100 * b['ci95'][0]:+.1f}, " \
+                                       f"{100 * b['ci95'][1]:+.1f}], p={b['p']:.3f}"
+                lines.append(f"  - {r['task']}: {_fmt(r['a'])} vs {_fmt(r['b'])}{sig}")
+        else:
+            lines.append(f"- **{f['finding']}**: out-of-scope rate by mode "
+                         + ", ".join(f"{MODES[m]} {v:.1%}" for m, v in sorted(f["out_of_scope_by_mode"].items())))
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{name}]({path})" for name, path in plots.items()]
+    lines += ["", f"Paper numbers: {paper['source']} (via ../shared/REFERENCES.md §5.1)."]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(md: str) -> str:
+    """A small, dependency-free Markdown → HTML for this report's subset (headings, lists, tables, images)."""
+    out, in_table = [], False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= set("-:") for c in cells):
+                continue
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                out.append("<table>")
+                in_table = True
+            out.append("<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
+        elif line.startswith("![") and "](" in line:
+            alt, src = line[2:].split("](", 1)
+            out.append(f'<p><img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}" width="720"></p>')
+        elif line.lstrip().startswith("- "):
+            out.append(f"<li>{_inline(line.lstrip()[2:])}</li>")
+        elif line.startswith(">"):
+            out.append(f"<blockquote>{_inline(line[1:].strip())}</blockquote>")
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>WePrompt report</title><style>{style}</style>"
+            f"</head><body>{''.join(out)}</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    import re
+
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    return re.sub(r"\*(.+?)\*", r"<i>\1</i>", t)
+
+
+def plot_all(cells: list[dict], curves: dict[str, list[dict]], out_dir: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = {}
+    modes, cats, by = _grid(cells)
+    # Bars: category mean per mode.
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / max(1, len(modes))
+    for i, m in enumerate(modes):
+        vals = [statistics.mean([by[(t, m)]["score"] for t in ts if (t, m) in by] or [0]) for ts in cats.values()]
+        ax.bar([j + i * width for j in range(len(cats))], vals, width, label=MODES[m])
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cats))], list(cats), fontsize=8)
+    ax.set_ylabel("score (median over prompts)")
+    ax.legend(fontsize=7)
+    ax.set_title("Category means by mode")
+    fig.tight_layout()
+    fig.savefig(out_dir / "bars_by_category.png", dpi=110)
+    plt.close(fig)
+    plots["category means"] = "bars_by_category.png"
+    # Box plots: per-prompt scores, per task and mode.
+    labels, data = [], []
+    for c in cells:
+        if c["prompts"]:
+            labels.append(f"{c['task']}\n{MODES[c['mode']]}")
+            data.append(list(c["prompts"].values()))
+    if data:
+        fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(data)), 4))
+        ax.boxplot(data)
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=90, fontsize=6)
+        ax.set_ylabel("score per prompt")
+        ax.set_title("Spread across prompts")
+        fig.tight_layout()
+        fig.savefig(out_dir / "box_prompts.png", dpi=110)
+        plt.close(fig)
+        plots["spread across prompts"] = "box_prompts.png"
+    if curves:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for name, rows in curves.items():
+            pts = [(r["step"], r["loss"]) for r in rows if "loss" in r and "step" in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend(fontsize=7)
+        ax.set_title("Training curves")
+        fig.tight_layout()
+        fig.savefig(out_dir / "training_curves.png", dpi=110)
+        plt.close(fig)
+        plots["training curves"] = "training_curves.png"
+    return plots
+
+
+def write_report(cells: list[dict], meta: dict, curves: dict[str, list[dict]], out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = plot_all(cells, curves, out)
+    md = markdown(cells, meta, plots)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", to_html(md))
+    atomic_write_text(out / "cells.json", json.dumps({"meta": meta, "cells": cells}, ensure_ascii=False, indent=1))
+    return out / "report.md"

@@ -1,0 +1,273 @@
+"""Checkpoint directories: atomic writes, a `latest` pointer, keep-last-N, verification, and `load_model`.
+
+    <run>/checkpoints/step_00000100/
+        model.pt             model state dict (fp32), enough on its own for eval / fine-tune / export
+        optimizer.pt         AdamW state (torch backend; DeepSpeed keeps its partitions under deepspeed/)
+        trainer_state.json   step, tokens, loss scale, lr factor, spike detector and events, data position
+        rank_states/rank_000.pt   per rank: RNG states (torch, cuda, numpy, python) and batch-source state
+        model_config.yaml    the ModelConfig
+        tokenizer/           copy of the tokenizer the model was trained with (when known)
+        manifest.json        size and sha256 of every file above, written last
+    <run>/checkpoints/latest   name of the newest complete checkpoint
+
+A checkpoint is assembled in `.tmp_step_...` and renamed into place only when complete, and `latest` is
+rewritten atomically after that: a crash at any moment (kill -9 included) leaves the previous checkpoint
+usable, and a half-written one is never picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+
+from pretrain.atomic import atomic_write_text
+from pretrain.config import ConfigError, from_dict, to_dict
+from pretrain.errors import UserError
+from pretrain.model import ModelConfig, WeLM
+
+LATEST = "latest"
+STATE_FILE = "trainer_state.json"
+MODEL_FILE = "model.pt"
+MODEL_CONFIG_FILE = "model_config.yaml"
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_DIR = "tokenizer"
+RANK_DIR = "rank_states"
+_STEP_RE = re.compile(r"^step_(\d{8})$")
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, incomplete, corrupt, or does not fit the run."""
+
+
+def step_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def rank_file(rank: int) -> str:
+    return f"{RANK_DIR}/rank_{rank:03d}.pt"
+
+
+def list_checkpoints(ckpt_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """Complete checkpoints (renamed into place) in step order."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    out = []
+    for p in ckpt_dir.iterdir():
+        m = _STEP_RE.match(p.name)
+        if m and p.is_dir():
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def latest_checkpoint(ckpt_dir: str | os.PathLike) -> Path | None:
+    ckpt_dir = Path(ckpt_dir)
+    pointer = ckpt_dir / LATEST
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    path = ckpt_dir / name
+    if not _STEP_RE.match(name) or not path.is_dir():
+        raise CheckpointError(f"{pointer} names '{name}', which is not a checkpoint in {ckpt_dir}")
+    return path
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A step directory, a checkpoints directory (its `latest`), or a run directory (checkpoints/latest)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
+    if (path / STATE_FILE).is_file() or (path / MODEL_FILE).is_file():
+        return path
+    for base in (path, path / "checkpoints"):
+        found = latest_checkpoint(base)
+        if found is not None:
+            return found
+    raise CheckpointError(
+        f"no checkpoint at {path}: expected a step_NNNNNNNN directory, or a run/checkpoints directory with a "
+        f"'{LATEST}' pointer"
+    )
+
+
+def read_torch_file(path: Path):
+    if not path.is_file():
+        hint = (
+            " (this checkpoint was written by the DeepSpeed backend)"
+            if (path.parent / "deepspeed").is_dir()
+            else ""
+        )
+        raise CheckpointError(f"checkpoint file {path} is missing{hint}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)  # no pickled code from a checkpoint
+    except Exception as e:  # pickle / zip errors of a truncated or damaged file
+        raise CheckpointError(
+            f"checkpoint file {path} is corrupt or unreadable: {type(e).__name__}: {e}"
+        ) from e
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CheckpointError(f"checkpoint file {path} is missing") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint file {path} is corrupt: {e}") from e
+
+
+def read_model_config(step_dir: Path) -> ModelConfig:
+    path = step_dir / MODEL_CONFIG_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CheckpointError(f"checkpoint file {path} is missing") from e
+    except yaml.YAMLError as e:
+        raise CheckpointError(f"checkpoint file {path} is corrupt: {e}") from e
+    try:
+        return from_dict(ModelConfig, data or {}, where=str(path))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from e
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+
+
+def write_manifest(step_dir: Path) -> None:
+    files = {
+        str(p.relative_to(step_dir)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in _files(step_dir)
+    }
+    atomic_write_text(step_dir / MANIFEST_FILE, json.dumps({"files": files}, indent=1) + "\n")
+
+
+def verify(step_dir: Path, hashes: bool = True) -> None:
+    """Every file of the manifest present with its size (and sha256); raises CheckpointError naming the file."""
+    manifest = read_json(step_dir / MANIFEST_FILE)
+    for rel, info in manifest["files"].items():
+        p = step_dir / rel
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint {step_dir} is incomplete: {rel} is missing")
+        if p.stat().st_size != info["size"]:
+            raise CheckpointError(
+                f"checkpoint file {p} is corrupt: {p.stat().st_size} bytes, manifest says {info['size']}"
+            )
+        if hashes and _sha256(p) != info["sha256"]:
+            raise CheckpointError(f"checkpoint file {p} is corrupt: sha256 differs from the manifest")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def begin(ckpt_dir: Path, step: int) -> Path:
+    """A fresh temporary directory for checkpoint `step` (call on rank 0, then barrier)."""
+    tmp = ckpt_dir / f".tmp_{step_name(step)}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / RANK_DIR).mkdir(parents=True)
+    return tmp
+
+
+def publish(ckpt_dir: Path, tmp: Path, step: int) -> Path:
+    """Seal `tmp` (manifest), rename it to step_NNNNNNNN and point `latest` at it (rank 0)."""
+    write_manifest(tmp)
+    final = ckpt_dir / step_name(step)
+    if final.exists():  # only after a rollback replay; the old one is from an abandoned branch
+        old = ckpt_dir / f".old_{final.name}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(ckpt_dir)
+    atomic_write_text(ckpt_dir / LATEST, final.name + "\n")
+    return final
+
+
+def point_latest(ckpt_dir: Path, step_dir: Path) -> None:
+    atomic_write_text(ckpt_dir / LATEST, step_dir.name + "\n")
+
+
+def prune(ckpt_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[int]:
+    """Delete all but the newest `keep_last` checkpoints and those in `keep`; never the `latest` one."""
+    ckpts = list_checkpoints(ckpt_dir)
+    latest = latest_checkpoint(ckpt_dir)
+    removed = []
+    for step, path in ckpts[:-keep_last] if keep_last else ckpts:
+        if step in keep or path == latest:
+            continue
+        shutil.rmtree(path)
+        removed.append(step)
+    return removed
+
+
+def remove_newer(ckpt_dir: Path, step: int) -> list[int]:
+    """Delete checkpoints after `step` (an abandoned branch after a loss-spike rollback)."""
+    removed = []
+    for s, path in list_checkpoints(ckpt_dir):
+        if s > step:
+            shutil.rmtree(path)
+            removed.append(s)
+    return removed
+
+
+def clean_stale(ckpt_dir: Path) -> None:
+    """Remove leftovers of interrupted saves (.tmp_*, .old_*)."""
+    if ckpt_dir.is_dir():
+        for p in ckpt_dir.iterdir():
+            if p.name.startswith((".tmp_step_", ".old_step_")) and p.is_dir():
+                shutil.rmtree(p)
+
+
+def write_model_config(step_dir: Path, cfg: ModelConfig) -> None:
+    atomic_write_text(step_dir / MODEL_CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def copy_tokenizer(step_dir: Path, tokenizer_dir: str | os.PathLike | None) -> None:
+    if tokenizer_dir is not None:
+        shutil.copytree(tokenizer_dir, step_dir / TOKENIZER_DIR, dirs_exist_ok=True)
+
+
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", verify_files: bool = True
+) -> tuple[WeLM, ModelConfig, Path | None]:
+    """Load a trained WeLM for evaluation, fine-tuning or export.
+
+    `path` may be a step directory, a checkpoints directory or a run directory (its latest checkpoint).
+    Returns (model in eval mode, its ModelConfig, the tokenizer directory stored with it or None)."""
+    step_dir = resolve(path)
+    if verify_files and (step_dir / MANIFEST_FILE).is_file():
+        verify(step_dir, hashes=True)
+    cfg = read_model_config(step_dir)
+    state = read_torch_file(step_dir / MODEL_FILE)
+    model = WeLM(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{step_dir / MODEL_FILE} does not fit {step_dir / MODEL_CONFIG_FILE}: {e}"
+        ) from e
+    model.to(device).eval()
+    tok = step_dir / TOKENIZER_DIR
+    return model, cfg, tok if tok.is_dir() else None

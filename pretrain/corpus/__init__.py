@@ -1,0 +1,1 @@
+"""The pretraining corpus pipeline (WeLM §2): datatrove steps, one module per step; see docs/corpus.md."""

@@ -1,0 +1,449 @@
+"""Assemble the corpus pipeline as datatrove stages and run them with `LocalPipelineExecutor`.
+
+Stages (parallel ones run `cfg.tasks` tasks on `cfg.workers` processes; the others are one task):
+
+    filter          read -> lang_id -> rule_* filters             -> filtered/   (+ rejected/)
+    quality_train   labelled set + fastText + held-out P/R        -> quality/
+    score           quality -> dedup_signatures                   -> scored/     (+ dedup/sigs/)
+    dedup_find      exact md5 groups + SimHash clusters           -> dedup/drop.npz
+    decontam_index  17/34-gram index of the evaluation data       -> decontam/
+    final           dedup -> decontam                             -> clean/      (the cleaned corpus)
+    tokenizer       SentencePiece on a target-weighted sample     -> tokenizer/
+    tokenize        encode every cleaned document once            -> tokens/
+    shards          balance weights -> copies -> shuffled shards  -> shards/
+
+Reruns skip finished work: datatrove skips completed tasks, and each stage records a fingerprint of
+the config it depends on (chained through its inputs); a changed fingerprint clears that stage and
+everything after it. On a cluster the same stage list runs under SlurmPipelineExecutor or
+RayPipelineExecutor (`make_executor` is the one place to switch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pretrain.atomic import atomic_write_text
+from pretrain.config import dump_config
+from pretrain.corpus.config import CorpusConfig, CorpusConfigError
+from pretrain.corpus.reader import list_corpus_files, list_sources
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_MD = "summary.md"
+
+
+@dataclass
+class Layout:
+    """Every path the pipeline writes, under one work dir."""
+
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:  # layout.filtered -> root/filtered, etc.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.root / name
+
+    @property
+    def sigs(self) -> Path:
+        return self.root / "dedup" / "sigs"
+
+
+@dataclass
+class Stage:
+    name: str
+    depends_on: tuple[str, ...]  # stages whose outputs this one reads (for fingerprint chaining)
+    config_keys: tuple[str, ...]  # config sections (dotted) this stage's result depends on
+    outputs: tuple[str, ...]  # layout entries cleared when the stage is invalidated
+    build: Callable[[], list]  # the datatrove pipeline (list of steps)
+    parallel: bool
+
+
+def _section(cfg: CorpusConfig, dotted: str):
+    node = asdict(cfg)
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def code_fingerprint() -> str:
+    """Hash of the pipeline's own source: a code change reruns the stages, never reuses stale outputs."""
+    root = Path(__file__).resolve().parent
+    files = (
+        sorted(root.glob("*.py"))
+        + sorted(root.glob("*.txt"))
+        + [root.parent / "tokenizer.py", root.parent / "shards.py"]
+    )
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _fingerprint(cfg: CorpusConfig, stage: Stage, upstream: str, extra: dict) -> str:
+    payload = {"stage": stage.name, "upstream": upstream, "extra": extra, "code": code_fingerprint()}
+    payload |= {k: _section(cfg, k) for k in stage.config_keys}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def quiet_datatrove(verbose: bool):
+    """datatrove prints INFO logs of every task to the console; keep those in its log files only."""
+    if verbose:
+        yield
+        return
+    import datatrove.executor.base as deb
+    import datatrove.utils.logging as dl
+    from loguru import logger
+
+    original_add, original_default = deb.add_task_logger, dl.setup_default_logger
+
+    def console_warnings_only() -> None:
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING", format="{level} | {name}:{line} - {message}")
+
+    def add_task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
+        # datatrove's own version, with the console at WARNING: the task's log file keeps everything.
+        console_warnings_only()
+        logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
+        logger.add(logfile, level="DEBUG", colorize=False)
+        logger.info(f"Launching pipeline for {rank=}")
+        return logfile
+
+    deb.add_task_logger = add_task_logger
+    dl.setup_default_logger = console_warnings_only  # what close_task_logger calls after each task
+    console_warnings_only()
+    try:
+        yield
+    finally:
+        deb.add_task_logger, dl.setup_default_logger = original_add, original_default
+        original_default()
+
+
+class CorpusPipeline:
+    def __init__(self, cfg: CorpusConfig, verbose: bool = False):
+        self.cfg = cfg
+        self.verbose = verbose
+        self.corpus_dir = cfg.resolved_corpus_dir()
+        self.work = Layout(cfg.resolved_work_dir())
+        self.sources = list_sources(self.corpus_dir)
+        self.drop_sources = self._check_sources()
+        self.stages = self._stages()
+
+    # -- checks before any work ----------------------------------------------------------------------
+
+    def _check_sources(self) -> list[str]:
+        from pretrain.corpus.balance import normalized_targets
+
+        normalized_targets(self.cfg.balance, self.sources)  # raises on unlisted sources when unlisted=error
+        c = self.cfg
+        if c.decontam.enabled and c.decontam.n_large < c.decontam.n_small:
+            raise CorpusConfigError("decontam.n_large must be >= decontam.n_small")
+        if c.tasks < 1 or c.workers < 1:
+            raise CorpusConfigError("tasks and workers must be >= 1")
+        return sorted(set(self.sources) - set(self.cfg.balance.targets))
+
+    # -- stage definitions ---------------------------------------------------------------------------
+
+    def _stages(self) -> list[Stage]:
+        c, w = self.cfg, self.work
+        stats = str(w.stats)
+
+        def jsonl_reader(folder: Path):
+            from datatrove.pipeline.readers import JsonlReader
+
+            return JsonlReader(str(folder), glob_pattern="*.jsonl*", recursive=False)
+
+        def jsonl_writer(folder: Path, gzip: bool = False):
+            from datatrove.pipeline.writers import JsonlWriter
+
+            name = "${rank}.jsonl.gz" if gzip else "${rank}.jsonl"
+            return JsonlWriter(str(folder), output_filename=name, compression="gzip" if gzip else None)
+
+        def filter_steps():
+            from pretrain.corpus.langid import LanguageFilter
+            from pretrain.corpus.reader import CorpusReader
+            from pretrain.corpus.rules import rule_filters
+
+            rules = rule_filters(c.rules, stats)
+            for r in rules:
+                r.rejected_dir = str(w.rejected)
+            lang = LanguageFilter(
+                c.langid.keep, c.langid.sample_chars, c.langid.seed, c.langid.script_guard, stats
+            )
+            reader = CorpusReader(
+                self.corpus_dir, stats, c.reader.max_doc_chars, self.drop_sources, c.reader.progress
+            )
+            return [reader, lang, *rules, jsonl_writer(w.filtered)]
+
+        def quality_train_steps():
+            from pretrain.corpus.quality import QualityTrainStep
+
+            return [QualityTrainStep(str(w.filtered), str(w.rejected), str(w.quality), c.quality, c.seed)]
+
+        def score_steps():
+            from pretrain.corpus.dedup import DedupSignatures
+            from pretrain.corpus.quality import MODEL_FILE, QualityFilter
+
+            steps = [jsonl_reader(w.filtered)]
+            if c.quality.enabled:
+                q = c.quality
+                steps.append(
+                    QualityFilter(str(w.quality / MODEL_FILE), q.threshold, q.rule, q.max_chars, stats)
+                )
+            steps.append(
+                DedupSignatures(str(w.sigs), c.dedup.shingle, c.dedup.min_chars, c.dedup.near, stats)
+            )
+            return [*steps, jsonl_writer(w.scored)]
+
+        def dedup_find_steps():
+            from pretrain.corpus.dedup import DedupFinder
+
+            return [DedupFinder(str(w.sigs), str(w.dedup), c.dedup.hamming, c.dedup.exact, c.dedup.near)]
+
+        def decontam_index_steps():
+            from pretrain.corpus.decontam import DecontamIndexStep
+
+            d = c.decontam
+            return [
+                DecontamIndexStep(str(self.data_dir()), d.splits, (d.n_small, d.n_large), str(w.decontam))
+            ]
+
+        def final_steps():
+            from pretrain.corpus.decontam import DecontamFilter
+            from pretrain.corpus.dedup import DROP_FILE, DedupFilter
+
+            steps = [jsonl_reader(w.scored), DedupFilter(str(w.dedup / DROP_FILE), stats)]
+            if c.decontam.enabled:
+                d = c.decontam
+                steps.append(
+                    DecontamFilter(
+                        str(w.decontam), d.n_small, d.min_small_hits, d.n_large, d.min_large_hits, stats
+                    )
+                )
+            return [*steps, jsonl_writer(w.clean, gzip=True)]
+
+        def tokenizer_steps():
+            from pretrain.corpus.tokenize_stage import TokenizerTrainStep
+
+            return [TokenizerTrainStep(str(w.clean), str(w.tokenizer), c.tokenizer, c.balance)]
+
+        def tokenize_steps():
+            from pretrain.corpus.tokenize_stage import TokenizeStep
+
+            return [
+                jsonl_reader(w.clean),
+                TokenizeStep(str(w.tokenizer), str(w.tokens), c.shards.encode_batch, stats),
+            ]
+
+        def shards_steps():
+            from pretrain.corpus.tokenize_stage import BalanceShardsStep
+
+            return [
+                BalanceShardsStep(
+                    str(w.tokens), str(w.shards), str(w.root), str(w.tokenizer), c.balance, c.shards, stats
+                )
+            ]
+
+        root_keys = ("corpus_dir", "tasks", "reader", "langid", "rules", "balance.unlisted")
+        stages = [
+            Stage("filter", (), root_keys, ("filtered", "rejected"), filter_steps, True),
+            Stage(
+                "quality_train", ("filter",), ("quality", "seed"), ("quality",), quality_train_steps, False
+            ),
+            Stage(
+                "score",
+                ("filter", "quality_train"),
+                ("quality", "dedup"),
+                ("scored", "dedup"),
+                score_steps,
+                True,
+            ),
+            Stage("dedup_find", ("score",), ("dedup",), (), dedup_find_steps, False),
+            Stage("decontam_index", (), ("decontam",), ("decontam",), decontam_index_steps, False),
+            Stage("final", ("dedup_find", "decontam_index"), ("decontam",), ("clean",), final_steps, True),
+            Stage(
+                "tokenizer",
+                ("final",),
+                ("tokenizer", "balance.targets"),
+                ("tokenizer",),
+                tokenizer_steps,
+                False,
+            ),
+            Stage("tokenize", ("tokenizer",), ("shards.encode_batch",), ("tokens",), tokenize_steps, True),
+            Stage("shards", ("tokenize",), ("balance", "shards"), ("shards",), shards_steps, False),
+        ]
+        skip = set()
+        if not c.decontam.enabled:
+            skip.add("decontam_index")
+        if not c.quality.enabled:
+            skip.add("quality_train")
+        return [s for s in stages if s.name not in skip]
+
+    def data_dir(self) -> Path:
+        return self.cfg.resolved_data_dir()
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def _extra(self, stage: Stage) -> dict:
+        if stage.name == "filter":
+            return {
+                "files": [
+                    [s, str(f), f.stat().st_size, int(f.stat().st_mtime)]
+                    for s, f in list_corpus_files(self.corpus_dir)
+                ]
+            }
+        if stage.name == "decontam_index":
+            d = self.data_dir()
+            return {
+                "data_dir": str(d),
+                "mtime": max((p.stat().st_mtime for p in d.rglob("*.jsonl*")), default=0),
+            }
+        return {}
+
+    def _invalidate(self, stage: Stage) -> None:
+        for name in stage.outputs:
+            shutil.rmtree(self.work.root / name, ignore_errors=True)
+        shutil.rmtree(self.work.logs / stage.name, ignore_errors=True)
+        for step_dir in self._stage_step_names(stage):
+            shutil.rmtree(self.work.stats / step_dir, ignore_errors=True)
+
+    def _stage_step_names(self, stage: Stage) -> list[str]:
+        return [s.name for s in stage.build() if hasattr(s, "save_counts")]
+
+    def make_executor(self, stage: Stage):
+        from datatrove.executor import LocalPipelineExecutor
+
+        tasks = self.cfg.tasks if stage.parallel else 1
+        return LocalPipelineExecutor(
+            pipeline=stage.build(),
+            tasks=tasks,
+            workers=min(self.cfg.workers, tasks),
+            logging_dir=str(self.work.logs / stage.name),
+            start_method="fork",  # inherits quiet_datatrove's logger patch; no threads are alive here
+        )
+
+    @contextlib.contextmanager
+    def _lock(self):
+        """One build per work dir: a second one would overwrite the first one's files under it."""
+        import fcntl
+        import os
+
+        self.work.root.mkdir(parents=True, exist_ok=True)
+        with open(self.work.root / ".lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                raise CorpusConfigError(
+                    f"another corpus build (pid {fh.read().strip() or '?'}) is running in {self.work.root}; "
+                    "wait for it or use another work_dir"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def run(self, only: list[str] | None = None, progress: Callable[[str, str], None] | None = None) -> dict:
+        """Run every stage (or the named ones); returns {stage: seconds or 'skipped'}."""
+        with self._lock():
+            return self._run(only, progress)
+
+    def _run(self, only: list[str] | None, progress: Callable[[str, str], None] | None) -> dict:
+        dump_config(self.cfg, self.work.root / "config.yaml")
+        prints: dict[str, str] = {}
+        timings: dict[str, float | str] = {}
+        with quiet_datatrove(self.verbose):
+            for stage in self.stages:
+                upstream = ",".join(prints.get(d, "-") for d in stage.depends_on)
+                fp = _fingerprint(self.cfg, stage, upstream, self._extra(stage))
+                prints[stage.name] = fp
+                fp_file = self.work.logs / stage.name / "FINGERPRINT"
+                if fp_file.is_file() and fp_file.read_text().strip() != fp:
+                    self._invalidate(stage)
+                if only and stage.name not in only:
+                    continue
+                done = (
+                    fp_file.is_file()
+                    and (self.work.logs / stage.name / "completions").is_dir()
+                    and len(list((self.work.logs / stage.name / "completions").iterdir()))
+                    == (self.cfg.tasks if stage.parallel else 1)
+                )
+                if done:
+                    timings[stage.name] = "skipped"
+                    if progress:
+                        progress(stage.name, "skipped (finished earlier)")
+                    continue
+                if progress:
+                    progress(stage.name, "running")
+                atomic_write_text(fp_file, fp + "\n")
+                t0 = time.perf_counter()
+                self.make_executor(stage).run()
+                timings[stage.name] = round(time.perf_counter() - t0, 2)
+                atomic_write_text(self.work.logs / stage.name / "SECONDS", f"{timings[stage.name]}\n")
+                if progress:
+                    progress(stage.name, f"done in {timings[stage.name]} s")
+        self.write_summary()
+        return timings
+
+    # -- summary -------------------------------------------------------------------------------------
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Wall seconds of each stage's last run (kept beside its logs, so skipped stages still report)."""
+        out = {}
+        for stage in self.stages:
+            f = self.work.logs / stage.name / "SECONDS"
+            if f.is_file():
+                out[stage.name] = float(f.read_text())
+        return out
+
+    def write_summary(self) -> dict:
+        from pretrain.corpus.stats import merge_step_counts, render_markdown, steps_table, table1
+
+        steps = merge_step_counts(self.work.stats)
+        balance = _read_json(self.work.root / "balance.json")
+        raw_mb: dict[str, float] = {}
+        for s, f in list_corpus_files(self.corpus_dir):
+            raw_mb[s] = raw_mb.get(s, 0.0) + f.stat().st_size / 1e6
+        summary = {
+            "steps": steps_table(steps),
+            "table1": table1(steps, balance, raw_mb),
+            "balance": balance,
+            "quality": _read_json(self.work.quality / "report.json"),
+            "dedup": _read_json(self.work.dedup / "report.json"),
+            "decontam_index": _read_json(self.work.decontam / "index.json"),
+            "tokenizer": _read_json(self.work.tokenizer / "train_report.json"),
+            "stage_seconds": self.stage_seconds(),
+            "step_counts": steps,
+            "outputs": {
+                "clean": str(self.work.clean),
+                "tokenizer": str(self.work.tokenizer),
+                "shards": str(self.work.shards),
+            },
+        }
+        if summary["decontam_index"]:
+            summary["decontam_index"].pop("tasks", None)
+        atomic_write_text(
+            self.work.root / SUMMARY_JSON, json.dumps(summary, indent=1, ensure_ascii=False) + "\n"
+        )
+        md = ["# Corpus build summary\n", "## Table 1 (per source)\n", render_markdown(summary["table1"])]
+        md += [
+            "\n## Steps\n",
+            render_markdown(summary["steps"], ["step", "docs_in", "kept", "dropped", "seconds", "mb_per_s"]),
+        ]
+        atomic_write_text(self.work.root / SUMMARY_MD, "".join(md))
+        return summary
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -1,0 +1,225 @@
+"""fastText quality classifier (WeLM §2): train on the labelled set, report held-out P/R, filter at 0.9.
+
+fastText build: `fasttext-numpy2-wheel` 0.9.2 (the one datatrove uses). `fasttext` 0.9.3 from source
+gives NaN losses in `train_supervised`, and `fasttext-wheel`'s `predict` breaks under NumPy 2; this wheel
+trains and predicts under NumPy 2.4 (checked by tests/pretrain/test_corpus_quality.py).
+
+Input features: Chinese characters one token each (Chinese is unsegmented), Latin words and digit runs
+as tokens, line breaks as "<nl>", plus word bigrams (i.e. character bigrams for Chinese). Training runs on
+one thread with a fixed seed, so the model is the same bytes on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from pretrain.atomic import atomic_open, atomic_write_text
+from pretrain.corpus.base import DocFilter
+from pretrain.corpus.config import QualityConfig
+from pretrain.corpus.labelled import Example, build_labelled_set, split_heldout
+
+TOKEN_RE = re.compile(r"[A-Za-z]+|\d+|\n|\S")
+MODEL_FILE = "quality.bin"
+REPORT_FILE = "report.json"
+
+
+def featurize(text: str, max_chars: int) -> str:
+    toks = TOKEN_RE.findall(text[:max_chars].lower())
+    return " ".join("<nl>" if t == "\n" else t for t in toks)
+
+
+def _p_noisy(labels, probs) -> float:
+    for lab, p in zip(labels, probs, strict=True):
+        if lab == "__label__noisy":
+            return float(p)
+    return 0.0
+
+
+def predict_p_noisy(model, texts: list[str], max_chars: int) -> list[float]:
+    labels, probs = model.predict([featurize(t, max_chars) for t in texts], k=2)
+    return [_p_noisy(lab, p) for lab, p in zip(labels, probs, strict=True)]
+
+
+def is_dropped(p_noisy: float, threshold: float, rule: str) -> bool:
+    if rule == "drop_noisy":
+        return p_noisy > threshold
+    return (1.0 - p_noisy) <= threshold  # keep_clean: keep only when p(clean) > threshold
+
+
+def train_fasttext(examples: list[Example], out_dir: Path, cfg: QualityConfig, seed: int):
+    import fasttext
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_txt = out_dir / "train.txt"
+    with atomic_open(train_txt) as f:
+        for e in examples:
+            f.write(f"__label__{e.label} {featurize(e.text, cfg.max_chars)}\n")
+    model = fasttext.train_supervised(
+        input=str(train_txt),
+        epoch=cfg.epoch,
+        lr=cfg.lr,
+        wordNgrams=cfg.word_ngrams,
+        dim=cfg.dim,
+        minn=0,
+        maxn=0,
+        bucket=200_000,
+        thread=1,  # one thread: deterministic
+        seed=seed,
+        verbose=0,
+    )
+    tmp = out_dir / f".{MODEL_FILE}.tmp"
+    model.save_model(str(tmp))
+    tmp.replace(out_dir / MODEL_FILE)
+    return model
+
+
+def prf(tp: int, fp: int, fn: int) -> dict:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "tp": tp, "fp": fp, "fn": fn}
+
+
+def evaluate(model, held: list[Example], cfg: QualityConfig) -> dict:
+    """Precision/recall of "noisy" (the class the filter removes) on the held-out set, overall and by kind."""
+    ps = predict_p_noisy(model, [e.text for e in held], cfg.max_chars)
+    out: dict = {"n": len(held)}
+    for name, rule in (("at_0.5", None), (f"{cfg.rule}@{cfg.threshold}", cfg.rule)):
+        pred = [(p > 0.5) if rule is None else is_dropped(p, cfg.threshold, rule) for p in ps]
+        tp = sum(1 for e, d in zip(held, pred, strict=True) if d and e.label == "noisy")
+        fp = sum(1 for e, d in zip(held, pred, strict=True) if d and e.label == "clean")
+        fn = sum(1 for e, d in zip(held, pred, strict=True) if not d and e.label == "noisy")
+        out[name] = prf(tp, fp, fn)
+        by_kind: dict[str, Counter] = defaultdict(Counter)
+        for e, d in zip(held, pred, strict=True):
+            # Positives by dataset (doc ids are source/dataset/line): where do false alarms fall?
+            key = e.kind if e.kind != "positive" else "positive:" + "/".join(e.doc_id.split("/")[:2])
+            by_kind[key]["n"] += 1
+            by_kind[key]["flagged_noisy"] += int(d)
+        out[name]["by_kind"] = {k: dict(v) for k, v in sorted(by_kind.items())}
+        # Recall on real (rule-flagged) negatives alone: the honest number, synthetic ones are easier.
+        real = [(e, d) for e, d in zip(held, pred, strict=True) if e.kind.startswith("real:")]
+        if real:
+            out[name]["recall_real_negatives"] = round(sum(d for _, d in real) / len(real), 4)
+    return out
+
+
+def _read_jsonl(path: Path):
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+class QualityTrainStep(PipelineStep):
+    """Global step (one task): build the labelled set from the rule stage's output, train, evaluate.
+
+    Reads kept documents from `kept_dir` (datatrove JsonlWriter output) and rule drops from
+    `rejected_dir/<step>/*.jsonl`. Writes quality.bin, labelled.jsonl, train.txt and report.json.
+    """
+
+    name = "quality_train"
+    type = "WePrompt"
+
+    def __init__(self, kept_dir: str, rejected_dir: str, out_dir: str, cfg: QualityConfig, seed: int):
+        super().__init__()
+        self.kept_dir, self.rejected_dir, self.out_dir = kept_dir, rejected_dir, out_dir
+        self.cfg, self.seed = cfg, seed
+
+    def _clean_pools(self) -> tuple[dict[str, list[tuple[str, str, str]]], dict[str, int]]:
+        """Reservoir sample per dataset (seeded; memory stays bounded) and each dataset's size."""
+        cap = 2 * self.cfg.per_class
+        rng = random.Random(self.seed)
+        pools: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        seen: Counter = Counter()
+        for f in sorted(Path(self.kept_dir).glob("*.jsonl*")):
+            for row in _read_jsonl_any(f):
+                meta = row["metadata"]
+                key = f"{meta['source']}/{meta.get('dataset', '')}"
+                seen[key] += 1
+                item = (row["id"], row["text"], meta["source"])
+                if len(pools[key]) < cap:
+                    pools[key].append(item)
+                else:
+                    j = rng.randrange(seen[key])
+                    if j < cap:
+                        pools[key][j] = item
+        return pools, dict(seen)
+
+    def _rejected(self):
+        for f in sorted(Path(self.rejected_dir).glob("rule_*/*.jsonl")):
+            for row in _read_jsonl(f):
+                yield row["id"], row["text"], row["source"], row["reason"]
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        out = Path(self.out_dir)
+        pools, sizes = self._clean_pools()
+        examples = build_labelled_set(
+            pools, self._rejected(), self.cfg.per_class, self.seed, self.cfg.max_chars, sizes
+        )
+        train, held = split_heldout(examples, self.cfg.heldout_fraction, self.seed)
+        with atomic_open(out / "labelled.jsonl") as f:
+            for split, part in (("train", train), ("heldout", held)):
+                for e in part:
+                    row = {
+                        "split": split,
+                        "label": e.label,
+                        "kind": e.kind,
+                        "source": e.source,
+                        "id": e.doc_id,
+                    }
+                    f.write(json.dumps(row | {"text": e.text}, ensure_ascii=False) + "\n")
+        model = train_fasttext(train, out, self.cfg, self.seed)
+        report = {
+            "train": dict(Counter(e.kind for e in train)),
+            "heldout": dict(Counter(e.kind for e in held)),
+            "metrics": evaluate(model, held, self.cfg),
+            "threshold": self.cfg.threshold,
+            "rule": self.cfg.rule,
+        }
+        atomic_write_text(out / REPORT_FILE, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl_any(path: Path):
+    if path.name.endswith(".gz"):
+        import gzip
+
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+    else:
+        yield from _read_jsonl(path)
+
+
+class QualityFilter(DocFilter):
+    """Drop reason: low_quality. Stores p(noisy) in metadata["p_noisy"] for every document it sees."""
+
+    name = "quality"
+
+    def __init__(self, model_path: str, threshold: float, rule: str, max_chars: int, stats_dir=None):
+        super().__init__(stats_dir)
+        self.model_path, self.threshold, self.rule, self.max_chars = model_path, threshold, rule, max_chars
+        self._model = None
+
+    def decide(self, doc: Document) -> str | None:
+        if self._model is None:
+            import fasttext
+
+            self._model = fasttext.load_model(self.model_path)
+        (p,) = predict_p_noisy(self._model, [doc.text], self.max_chars)
+        doc.metadata["p_noisy"] = round(p, 5)
+        # The other rule's verdict is counted too, so the summary shows what the alternative would remove.
+        other = "keep_clean" if self.rule == "drop_noisy" else "drop_noisy"
+        if is_dropped(p, self.threshold, other):
+            self.note(f"would_drop_under_{other}", source=doc.metadata.get("source"))
+        return "low_quality" if is_dropped(p, self.threshold, self.rule) else None

@@ -1,0 +1,111 @@
+"""The plain torch backend: one process or DDP (gloo on CPU, nccl on GPU), fp32 / bf16 / fp16.
+
+A backend owns the model wrapper, the optimizer and the loss scale; the trainer drives it through the
+same few calls for every backend (`backend_ds.DeepSpeedBackend` is the other one):
+
+    set_lr(lr); for each micro-batch: forward_backward(batch, last); then step() -> StepResult
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from pretrain.engine.config import TrainerConfig
+from pretrain.engine.distributed import DistEnv
+from pretrain.engine.optim import build_optimizer
+from pretrain.engine.precision import DynamicLossScaler, autocast, is_finite
+
+MODEL_FILE = "model.pt"
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+@dataclass
+class StepResult:
+    grad_norm: float  # before clipping; inf/nan when the step overflowed
+    skipped: bool  # fp16 overflow: no update was made
+    loss_scale: float
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: nn.Module, cfg: TrainerConfig, env: DistEnv):
+        self.cfg, self.env = cfg, env
+        self.module = model.to(env.device)
+        self.model = DDP(self.module) if env.distributed else self.module
+        self.optimizer = build_optimizer(self.module, cfg.optim)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.scaler = DynamicLossScaler(cfg.loss_scale) if cfg.precision == "fp16" else None
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+
+    def forward_backward(self, batch: dict, last: bool) -> torch.Tensor:
+        """Forward and backward of one micro-batch; returns its (unscaled, detached) mean loss."""
+        # DDP all-reduces gradients on every backward unless told not to: only the last micro-step syncs.
+        sync = contextlib.nullcontext() if (last or not self.env.distributed) else self.model.no_sync()
+        with sync:
+            with autocast(self.cfg.precision, self.env.device):
+                loss = self.model(**batch).loss
+            scaled = loss / self.cfg.grad_accum
+            if self.scaler is not None:
+                scaled = scaled * self.scaler.scale
+            scaled.backward()
+        return loss.detach().float()
+
+    def step(self) -> StepResult:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.params)
+        clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
+        ok = True
+        if self.scaler is not None:
+            # Gradients are already all-reduced, so every rank sees the same norm and takes the same branch.
+            ok = self.scaler.update(is_finite(grad_norm))
+        if ok:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepResult(grad_norm=grad_norm, skipped=not ok, loss_scale=self.loss_scale)
+
+    def discard_grads(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    @property
+    def loss_scale(self) -> float:
+        return self.scaler.scale if self.scaler is not None else 1.0
+
+    @property
+    def skipped_steps(self) -> int:
+        return self.scaler.skipped_steps if self.scaler is not None else 0
+
+    def reset_loss_scale(self) -> None:
+        if self.scaler is not None:
+            self.scaler.reset()
+
+    def scaler_state(self) -> dict | None:
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def load_scaler_state(self, state: dict | None) -> None:
+        if self.scaler is not None and state is not None:
+            self.scaler.load_state_dict(state)
+
+    # -- checkpoint files --------------------------------------------------------------------------
+
+    def save(self, tmp_dir: Path) -> None:
+        """Write this backend's files into the checkpoint being assembled (rank 0 only: state is replicated)."""
+        if self.env.is_main:
+            torch.save(self.module.state_dict(), tmp_dir / MODEL_FILE)
+            torch.save(self.optimizer.state_dict(), tmp_dir / OPTIMIZER_FILE)
+
+    def load(self, step_dir: Path) -> None:
+        from pretrain.checkpoint import read_torch_file
+
+        self.module.load_state_dict(read_torch_file(step_dir / MODEL_FILE))
+        self.optimizer.load_state_dict(read_torch_file(step_dir / OPTIMIZER_FILE))

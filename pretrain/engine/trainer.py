@@ -1,0 +1,453 @@
+"""The training loop shared by pretraining and WePrompt fine-tuning.
+
+    trainer = Trainer(cfg, model_config, batch_source, val_batches=..., tokenizer_dir=...)
+    result = trainer.fit()
+
+The caller brings the data as a *batch source*: any object with
+    next_batch() -> {"input_ids": LongTensor[B, T], "targets": LongTensor[B, T] (-100 = ignored),
+                     optional "doc_ids": LongTensor[B, T]}
+    state_dict() -> dict  (plain Python values / tensors)     load_state_dict(d)
+    skip(n_batches)       (advance without producing; used by loss-spike recovery)
+Each rank owns its own source (it knows its rank); the trainer never looks inside a batch.
+
+Per optimizer step: lr from the schedule (× the spike factor) → `grad_accum` forward/backward → spike check
+on the rank-averaged loss (a spike rolls back instead of stepping) → clip + AdamW step → log / eval /
+checkpoint. Resume (`checkpoint.resume: auto`) continues the latest checkpoint of `run_dir` bit-exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.nn as nn
+
+from pretrain import checkpoint as ckpt
+from pretrain.atomic import atomic_write_text
+from pretrain.config import dump_config, to_dict
+from pretrain.engine import spike as spk
+from pretrain.engine.config import TrainerConfig
+from pretrain.engine.distributed import DistEnv, setup
+from pretrain.engine.logger import JsonlLogger, plot_curves
+from pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
+from pretrain.engine.optim import lr_at
+from pretrain.engine.precision import autocast
+from pretrain.engine.state import (
+    TrainerState,
+    load_rank_state,
+    save_rank_state,
+    seed_everything,
+    set_rng_state,
+)
+from pretrain.errors import UserError
+from pretrain.model import ModelConfig, WeLM
+
+
+class BatchSource(Protocol):
+    def next_batch(self) -> dict: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, d: dict) -> None: ...
+    def skip(self, n_batches: int) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    step: int
+    tokens: int
+    final_loss: float
+    val_loss: float | None
+    tokens_per_s: float  # all ranks, training time only
+    mfu: float
+    peak_source: str
+    peak_memory_mib: float  # rank 0
+    train_seconds: float
+    wall_seconds: float
+    skipped_steps: int
+    spike_events: int
+    checkpoint: str | None
+    stopped_early: bool = False  # the time budget (max_train_minutes) ran out before total_steps
+
+
+# Shape fields: a resume may not change these (dropout may change).
+SHAPE_FIELDS = (
+    "vocab_size",
+    "n_layer",
+    "n_head",
+    "d_model",
+    "context_length",
+    "ffn_mult",
+    "tie_embeddings",
+    "bias",
+)
+
+
+def check_same_shape(old: ModelConfig, new: ModelConfig, where: Path) -> None:
+    diff = [
+        f"{f} {getattr(old, f)} -> {getattr(new, f)}"
+        for f in SHAPE_FIELDS
+        if getattr(old, f) != getattr(new, f)
+    ]
+    if diff:
+        raise ckpt.CheckpointError(
+            f"the model in {where} has a different shape ({'; '.join(diff)}); resuming would not fit. "
+            "Use another run_dir (init_from can start it from weights of the same shape)"
+        )
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainerConfig,
+        model_config: ModelConfig,
+        source: BatchSource,
+        *,
+        val_batches: Callable[[], Iterable[dict]] | list[dict] | None = None,
+        tokenizer_dir: str | Path | None = None,
+        tokenizer_fingerprint: str | None = None,
+        model: nn.Module | None = None,
+        metrics_hook: Callable[[int], dict] | None = None,
+        run_meta: dict | None = None,
+        flops_per_token: float | None = None,
+        env: DistEnv | None = None,
+    ):
+        self.cfg, self.model_config, self.source = cfg, model_config, source
+        self.val_batches, self.metrics_hook = val_batches, metrics_hook
+        self.tokenizer_dir = tokenizer_dir
+        self._tokenizer_fingerprint = tokenizer_fingerprint
+        self.run_meta = run_meta or {}
+        self._flops_per_token = flops_per_token
+        self.run_dir = Path(cfg.run_dir)
+        self.ckpt_dir = Path(cfg.checkpoint_dir)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        if cfg.flush_denormal:
+            torch.set_flush_denormal(True)
+        self.env = env or setup(cfg.deepspeed.enabled)
+        resume_from = self._find_resume()  # validated before anything is written
+        if self.env.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.clean_stale(self.ckpt_dir)
+        self.env.barrier()
+
+        seed_everything(cfg.seed)  # identical initial weights on every rank
+        model = model if model is not None else WeLM(model_config)
+        if cfg.init_from and resume_from is None:
+            self._init_weights(model, cfg.init_from)
+        if cfg.deepspeed.enabled:
+            from pretrain.engine.backend_ds import DeepSpeedBackend
+
+            self.backend = DeepSpeedBackend(model, cfg, self.env)
+        else:
+            from pretrain.engine.backend import TorchBackend
+
+            self.backend = TorchBackend(model, cfg, self.env)
+        seed_everything(cfg.seed + 1 + self.env.rank)  # dropout etc. differ per rank
+
+        self.state = TrainerState(
+            backend=self.backend.name, precision=cfg.precision, world_size=self.env.world_size,
+            tokenizer_fingerprint=tokenizer_fingerprint,
+        )  # fmt: skip
+        self.detector = spk.SpikeDetector(cfg.spike)
+        self.logger = JsonlLogger(self.run_dir, enabled=self.env.is_main)
+        self.resumed_from = None
+        if resume_from is not None:
+            self._restore(resume_from)
+            self.resumed_from = resume_from
+            if self.env.is_main:
+                self.logger.truncate_after(self.state.step)
+        if self.env.is_main:
+            dump_config(cfg, self.run_dir / "trainer_config.yaml")
+            (self.run_dir / "model_config.json").write_text(
+                json.dumps(to_dict(model_config), indent=1) + "\n"
+            )
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def _find_resume(self) -> Path | None:
+        mode = self.cfg.checkpoint.resume
+        existing = ckpt.list_checkpoints(self.ckpt_dir)
+        if mode == "never":
+            if existing:
+                raise UserError(
+                    f"{self.ckpt_dir} already holds checkpoints (newest: step {existing[-1][0]}); set "
+                    "checkpoint.resume=auto to continue that run, or choose another run_dir"
+                )
+            return None
+        if mode == "auto":
+            target = ckpt.latest_checkpoint(self.ckpt_dir) or (existing[-1][1] if existing else None)
+        else:
+            target = ckpt.resolve(mode)
+        if target is None:
+            return None
+        if self.cfg.checkpoint.verify:
+            ckpt.verify(target, hashes=True)
+        check_same_shape(ckpt.read_model_config(target), self.model_config, target)
+        state = TrainerState.read(target)
+        if state.backend != ("deepspeed" if self.cfg.deepspeed.enabled else "torch"):
+            raise ckpt.CheckpointError(
+                f"{target} was written by the {state.backend} backend; resume it with deepspeed.enabled="
+                f"{str(state.backend == 'deepspeed').lower()} (or start a new run with init_from)"
+            )
+        mine = self._tokenizer_fingerprint
+        if state.tokenizer_fingerprint and mine and state.tokenizer_fingerprint != mine:
+            raise ckpt.CheckpointError(
+                f"{target} was trained with tokenizer {state.tokenizer_fingerprint[:12]}, this run uses "
+                f"{mine[:12]}; token ids would mean different things. Use another run_dir"
+            )
+        if state.world_size != self.env.world_size:
+            raise ckpt.CheckpointError(
+                f"{target} was written by {state.world_size} rank(s), this run has {self.env.world_size}; "
+                "an exact resume needs the same number (or start a new run with init_from)"
+            )
+        return target
+
+    def _init_weights(self, model: nn.Module, path: str) -> None:
+        step_dir = ckpt.resolve(path)
+        if isinstance(model, WeLM):
+            check_same_shape(ckpt.read_model_config(step_dir), self.model_config, step_dir)
+        model.load_state_dict(ckpt.read_torch_file(step_dir / ckpt.MODEL_FILE))
+
+    def _restore(self, step_dir: Path) -> None:
+        """Everything from a checkpoint: weights, optimizer, scaler, RNG, data position, counters."""
+        self.backend.load(step_dir)
+        self.state = TrainerState.read(step_dir)
+        self.backend.load_scaler_state(self.state.loss_scaler)
+        self.detector.load_state_dict(self.state.detector)
+        rank_state = load_rank_state(step_dir, self.env.rank)
+        set_rng_state(rank_state["rng"])
+        self.source.load_state_dict(rank_state["data"])
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        step = self.state.step
+        tmp = self.ckpt_dir / f".tmp_{ckpt.step_name(step)}"
+        if self.env.is_main:
+            ckpt.begin(self.ckpt_dir, step)
+        self.env.barrier()
+        self.backend.save(tmp)
+        save_rank_state(tmp, self.env.rank, self.source.state_dict())
+        self.env.barrier()
+        final = self.ckpt_dir / ckpt.step_name(step)
+        if self.env.is_main:
+            self.state.loss_scaler = self.backend.scaler_state()
+            self.state.detector = self.detector.state_dict()
+            self.state.data_state_rank0 = self.source.state_dict()
+            self.state.write(tmp)
+            ckpt.write_model_config(tmp, self.model_config)
+            ckpt.copy_tokenizer(tmp, self.tokenizer_dir)
+            final = ckpt.publish(self.ckpt_dir, tmp, step)
+            keep = set()
+            if self.cfg.spike.enabled:
+                steps = [s for s, _ in ckpt.list_checkpoints(self.ckpt_dir)]
+                anchor = spk.rollback_anchor(steps, step, self.cfg.spike.rollback_steps)
+                keep = {anchor} if anchor is not None else set()
+            ckpt.prune(self.ckpt_dir, self.cfg.checkpoint.keep_last, keep)
+        self.env.barrier()
+        return final
+
+    # -- spike recovery ------------------------------------------------------------------------------
+
+    def _recover(self, spike_step: int, loss: float, reason: str, moving_average: float | None) -> None:
+        sc = self.cfg.spike
+        if len(self.state.spike_events) >= sc.max_events:
+            raise UserError(
+                f"loss spike at step {spike_step} ({reason}) after {sc.max_events} recoveries in this run; "
+                "giving up (raise train.spike.max_events, or lower the learning rate)"
+            )
+        available = [s for s, _ in ckpt.list_checkpoints(self.ckpt_dir)]
+        target = spk.choose_rollback(available, spike_step, sc.rollback_steps)
+        if target is None:
+            raise UserError(f"loss spike at step {spike_step} ({reason}) and no checkpoint to roll back to")
+        before = {"lr_scale": self.state.lr_scale, "loss_scale": self.backend.loss_scale,
+                  "events": list(self.state.spike_events), "data": self.source.state_dict()}  # fmt: skip
+        self._restore(self.ckpt_dir / ckpt.step_name(target))
+        data_at_ckpt = self.source.state_dict()
+        self.source.skip(sc.skip_batches * self.cfg.grad_accum)
+        self.backend.reset_loss_scale()
+        self.detector.reset()
+        self.state.lr_scale = before["lr_scale"] * sc.lr_factor
+        event = {
+            "kind": "spike", "step": spike_step, "loss": loss, "reason": reason,
+            "moving_average": moving_average,
+            "rollback_to_step": target, "skipped_batches": sc.skip_batches,
+            "skipped_micro_batches": sc.skip_batches * self.cfg.grad_accum,
+            "data_state_at_spike": before["data"], "data_state_at_checkpoint": data_at_ckpt,
+            "data_state_after_skip": self.source.state_dict(),
+            "lr_scale_before": before["lr_scale"], "lr_scale_after": self.state.lr_scale,
+            "loss_scale_before": before["loss_scale"], "loss_scale_after": self.backend.loss_scale,
+        }  # fmt: skip
+        self.state.spike_events = before["events"] + [event]
+        if self.env.is_main:
+            # `latest` goes back to the anchor first, then the abandoned branch is deleted: a crash in
+            # between replays the same rollback deterministically.
+            ckpt.point_latest(self.ckpt_dir, self.ckpt_dir / ckpt.step_name(target))
+            ckpt.remove_newer(self.ckpt_dir, target)
+            spk.append_event(self.run_dir, event)
+            self.logger.log(event)
+            print(
+                f"[spike] step {spike_step}: {reason}; rolled back to step {target}, skipped "
+                f"{sc.skip_batches} batches, lr x{self.state.lr_scale:g}", flush=True,
+            )  # fmt: skip
+        self.env.barrier()
+
+    # -- evaluation ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        if self.val_batches is None:
+            return None
+        batches = self.val_batches() if callable(self.val_batches) else self.val_batches
+        module = self.backend.module
+        was_training = module.training
+        module.eval()
+        total, n = 0.0, 0
+        ctx_precision = self.cfg.precision if self.backend.name == "torch" else "fp32"
+        for batch in batches:
+            with autocast(ctx_precision, self.env.device):
+                loss = module(**self._to_device(batch)).loss
+            total += float(loss)
+            n += 1
+        module.train(was_training)
+        return total / n if n else None
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.env.device, non_blocking=True) for k, v in batch.items()}
+
+    def fit(self) -> TrainResult:
+        cfg, env = self.cfg, self.env
+        wall0 = time.perf_counter()
+        if cfg.spike.enabled and cfg.checkpoint.every and not ckpt.list_checkpoints(self.ckpt_dir):
+            self.save_checkpoint()  # step 0: the rollback anchor for a spike in the first steps
+        peak, peak_source = peak_flops(env.device, cfg.precision)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.total_steps, initial=self.state.step, disable=not (cfg.logging.progress and env.is_main),
+                   dynamic_ncols=True, mininterval=1.0, desc="train")  # fmt: skip
+        window_tokens, window_time, window_losses = 0, 0.0, []
+        last_loss, last_val = float("nan"), None
+        flops_tok = self._flops_per_token
+        budget_s = cfg.max_train_minutes * 60 if cfg.max_train_minutes else float("inf")
+        stopped_early = False
+        try:
+            while self.state.step < cfg.total_steps:
+                step = self.state.step + 1
+                lr = lr_at(step, cfg.optim, cfg.total_steps) * self.state.lr_scale
+                self.backend.set_lr(lr)
+                t0 = time.perf_counter()
+                losses, tokens = [], 0
+                for micro in range(cfg.grad_accum):
+                    batch = self._to_device(self.source.next_batch())
+                    tokens += batch["input_ids"].numel() * env.world_size
+                    losses.append(self.backend.forward_backward(batch, last=micro == cfg.grad_accum - 1))
+                if flops_tok is None:
+                    flops_tok = self.model_config.flops_per_token(batch["input_ids"].shape[1])
+                loss = float(env.mean(torch.stack(losses).mean()))  # the same value on every rank
+                reason = self.detector.check(loss) if cfg.spike.enabled else None
+                if reason is not None:
+                    avg = self.detector.moving_average
+                    self.backend.discard_grads()
+                    self._recover(step, loss, reason, avg)
+                    bar.n = self.state.step
+                    window_tokens, window_time, window_losses = 0, 0.0, []
+                    continue
+                result = self.backend.step()
+                if cfg.spike.enabled and not result.skipped:
+                    self.detector.accept(loss)
+                dt = time.perf_counter() - t0
+                self.state.step = step
+                self.state.tokens_seen += tokens
+                self.state.train_seconds += dt
+                window_tokens, window_time = window_tokens + tokens, window_time + dt
+                window_losses.append(loss)
+                last_loss = loss
+                bar.update(1)
+
+                if step % cfg.logging.every == 0 or step == cfg.total_steps:
+                    tps = window_tokens / window_time if window_time else 0.0
+                    step_mfu = mfu(flops_tok, tps / env.world_size, peak)
+                    record = {
+                        "kind": "train", "step": step, "loss": loss,
+                        "loss_avg": sum(window_losses) / len(window_losses), "lr": lr,
+                        "grad_norm": result.grad_norm, "loss_scale": result.loss_scale,
+                        "skipped_steps": self.backend.skipped_steps, "tokens": self.state.tokens_seen,
+                        "tokens_per_s": tps, "mfu": step_mfu, "elapsed_s": self.state.train_seconds,
+                    }  # fmt: skip
+                    if self.metrics_hook is not None:
+                        record.update(self.metrics_hook(step))
+                    self.logger.log(record)
+                    bar.set_postfix(
+                        loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:.0f}", mfu=f"{step_mfu:.1%}"
+                    )
+                    window_tokens, window_time, window_losses = 0, 0.0, []
+                if cfg.eval.every and step % cfg.eval.every == 0 and step != cfg.total_steps:
+                    last_val = self._log_eval(step)
+                if cfg.checkpoint.every and step % cfg.checkpoint.every == 0 and step != cfg.total_steps:
+                    self.save_checkpoint()
+                if budget_s < float("inf") and step < cfg.total_steps and self._elapsed() >= budget_s:
+                    stopped_early = True
+                    if env.is_main:
+                        bar.write(f"time budget of {cfg.max_train_minutes:g} min reached at step {step}; stopping")
+                        self.logger.log({"kind": "stop", "step": step, "reason": "max_train_minutes"})
+                    break
+        except KeyboardInterrupt:
+            if not env.distributed and self.state.step > 0:
+                print(f"\ninterrupted: saving a checkpoint at step {self.state.step}", flush=True)
+                self.save_checkpoint()
+            raise
+        finally:
+            bar.close()
+        last_val = self._log_eval(self.state.step)
+        latest = ckpt.latest_checkpoint(self.ckpt_dir)
+        if latest is not None and latest.name == ckpt.step_name(self.state.step):
+            final = latest  # nothing ran since (a finished run resumed): keep the checkpoint as it is
+        else:
+            final = self.save_checkpoint()
+        st = self.state
+        tps = st.tokens_seen / st.train_seconds if st.train_seconds else 0.0
+        result = TrainResult(
+            run_dir=str(self.run_dir), step=st.step, tokens=st.tokens_seen, final_loss=last_loss, val_loss=last_val,
+            tokens_per_s=tps, mfu=mfu(flops_tok, tps / env.world_size, peak) if flops_tok else float("nan"),
+            peak_source=peak_source, peak_memory_mib=peak_memory_mib(env.device), train_seconds=st.train_seconds,
+            wall_seconds=time.perf_counter() - wall0, skipped_steps=self.backend.skipped_steps,
+            spike_events=len(st.spike_events), checkpoint=str(final), stopped_early=stopped_early,
+        )  # fmt: skip
+        if env.is_main:
+            summary = {
+                **asdict(result),
+                "run_meta": self.run_meta,
+                "flops_per_token": flops_tok,
+                "peak_flops": peak,
+            }
+            atomic_write_text(
+                self.run_dir / "summary.json", json.dumps(summary, indent=1, default=str) + "\n"
+            )
+            if cfg.logging.plot:
+                plot_curves(self.run_dir)
+        self.logger.close()
+        return result
+
+    def _elapsed(self) -> float:
+        """Training seconds so far, the same on every rank (ranks must agree on when to stop)."""
+        return float(self.env.mean(torch.tensor(self.state.train_seconds, dtype=torch.float64)))
+
+    def _log_eval(self, step: int) -> float | None:
+        val = self.evaluate()
+        if val is not None:
+            self.logger.log(
+                {"kind": "eval", "step": step, "val_loss": val, "val_ppl": math.exp(min(val, 50))}
+            )
+        return val
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,107 @@
+"""The experiment matrix end to end on a tiny base: train what each cell needs, evaluate, report; resume."""
+
+import json
+
+import pytest
+import yaml
+from testutil import requires_data
+
+from eval.bootstrap import paired_bootstrap
+from eval.experiment import ExperimentConfig, ExperimentEval, plan_units, run_experiment, validate
+from eval.table6 import findings, load_paper
+from pretrain.errors import UserError
+from weprompt.catalog import load_catalog
+
+pytestmark = requires_data
+
+FT = {
+    "val_batches": 1,
+    "sampler": {"block": 32},
+    "train": {"total_steps": 2, "micro_batch_size": 2, "optim": {"max_lr": 1e-4, "warmup_steps": 1},
+              "checkpoint": {"every": 0}, "logging": {"every": 1, "progress": False, "plot": False}},
+}
+
+
+def _cfg(tmp_path, base, bank, **kw):
+    return ExperimentConfig(
+        name="t", run_dir=str(tmp_path / "exp"), base=str(base), bank_dir=str(bank), test_tasks=["ocnli"],
+        modes=["welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak", "welm_finetune"],
+        finetune=FT, single_task_finetune=FT, eval=ExperimentEval(limit=6, batch_size=3), **kw)
+
+
+def test_matrix_report_and_resume(tiny_base, tmp_path):
+    base, bank = tiny_base
+    report = run_experiment(_cfg(tmp_path, base, bank))
+    text = report.read_text(encoding="utf-8")
+    assert "| nli | ocnli | accuracy |" in text and "/ 44.3" in text  # ours next to the paper's
+    assert "Base model:" in text and "paper's numbers are for WeLM 10B" in text
+    cells = json.loads((report.parent / "cells.json").read_text())["cells"]
+    assert {c["mode"] for c in cells} == {"welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak",
+                                          "welm_finetune"}
+    assert all(len(c["per_example"]) == 6 for c in cells)
+    few = next(c for c in cells if c["mode"] == "welm_few_shot")
+    assert few["shots"] == 5  # the catalog's (paper's) count for OCNLI
+    for png in ("bars_by_category.png", "box_prompts.png", "training_curves.png"):
+        assert (report.parent / png).stat().st_size > 1000
+    assert (report.parent / "report.html").read_text().startswith("<!doctype html>")
+    # Resume: nothing is retrained.
+    summary = tmp_path / "exp" / "models" / "strong_nli" / "finetune_summary.json"
+    before = summary.stat().st_mtime_ns
+    run_experiment(_cfg(tmp_path, base, bank))
+    assert summary.stat().st_mtime_ns == before
+    # A different config on the same run dir is refused.
+    with pytest.raises(UserError, match=r"different experiment config \(differs in: seed\)"):
+        run_experiment(_cfg(tmp_path, base, bank, seed=1))
+
+
+def test_plan_units_follow_the_paper():
+    cat = load_catalog()
+    cfg = ExperimentConfig(test_tasks=["ocnli", "cmnli", "c3"],
+                           modes=["weprompt_strong", "weprompt_weak", "weprompt_all", "welm_finetune"])
+    units = {u.name: u for u in plan_units(cfg, cat)}
+    assert units["strong_nli"].test_tasks == ["ocnli", "cmnli"]  # one strong model per held-out category
+    assert {"weak_ocnli", "weak_cmnli", "weak_c3", "all", "single_ocnli", "single_c3"} <= set(units)
+    assert "single_cmnli" not in units  # no train split
+    cfg.share_weak_per_category = True
+    shared = {u.name: u for u in plan_units(cfg, cat)}
+    assert shared["weak_shared_nli"].label.startswith("shared per category")
+
+
+def test_bad_configs():
+    cat = load_catalog()
+    with pytest.raises(UserError, match="unknown mode 'welm_zero'"):
+        validate(ExperimentConfig(modes=["welm_zero"]), cat)
+    with pytest.raises(Exception, match="unknown task 'ocnlii'"):
+        validate(ExperimentConfig(test_tasks=["ocnlii"]), cat)
+    with pytest.raises(UserError, match="unknown key 'stepz'"):
+        validate(ExperimentConfig(finetune={"train": {"stepz": 3}}), cat)
+
+
+def test_paper_numbers_are_data_with_source():
+    paper = load_paper()
+    assert "2209.10372" in paper["source"]
+    assert paper["tasks"]["ocnli"]["weprompt_weak"] == 58.56
+    assert paper["tasks"]["c3"]["weprompt_strong"] is None
+
+
+def test_paired_bootstrap_and_findings():
+    assert paired_bootstrap([1.0] * 50, [0.0] * 50)["significant"]
+    assert not paired_bootstrap([1.0, 0.0] * 25, [0.0, 1.0] * 25)["significant"]
+    with pytest.raises(ValueError, match="same examples"):
+        paired_bootstrap([1.0], [1.0, 0.0])
+    cells = [{"task": "ocnli", "category": "nli", "mode": m, "metric": "accuracy", "score": s, "iqr": [s, s],
+              "worst": s, "prompts": {"a": s}, "per_example": pe, "example_ids": list(range(4)), "out_of_scope": None}
+             for m, s, pe in (("welm_zero_shot", 25.0, [0, 0, 1, 0]), ("weprompt_strong", 75.0, [1, 1, 1, 0]))]
+    (f,) = findings(cells)
+    assert f["finding"] == "strong > WeLM zero-shot" and f["holds_on"] == 1
+
+
+def test_experiment_yaml_configs_load():
+    from pathlib import Path
+
+    from eval.experiment import load_experiment
+
+    for p in sorted(Path("experiments").glob("*.yaml")):
+        cfg = load_experiment(p)
+        validate(cfg, load_catalog())
+        assert yaml.safe_load(p.read_text())  # plain YAML

@@ -1,0 +1,32 @@
+"""Fixtures for the annotation UI tests: a private prompt bank in a temp dir (never the real one,
+which other annotators are editing) seeded with two known ocnli prompts."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+from testutil import REPO
+from ui_seed import SEED
+
+from weprompt.templates import TemplateCollection
+
+
+@pytest.fixture(scope="session")
+def catalog_copy(tmp_path_factory) -> Path:
+    """One copy of the catalog per session: parsing it costs ~0.5 s, and load_catalog caches per
+    resolved path, so every test's bank links to this one file instead of copying it."""
+    path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"
+    shutil.copy(REPO / "prompt_bank" / "catalog.yaml", path)
+    return path
+
+
+@pytest.fixture
+def bank(tmp_path: Path, catalog_copy: Path) -> Path:
+    root = tmp_path / "bank"
+    (root / "templates").mkdir(parents=True)
+    (root / "catalog.yaml").symlink_to(catalog_copy)
+    TemplateCollection("ocnli", copy.deepcopy(SEED), root / "templates" / "ocnli.yaml").save()
+    return root
