@@ -7,13 +7,20 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run a held-out experiment matrix and write the Table-6 report")
-    p.add_argument("--config", required=True, help="experiments/<name>.yaml (eval.experiment.ExperimentConfig)")
+    p.add_argument(
+        "--config", required=True, help="experiments/<name>.yaml (eval.experiment.ExperimentConfig)"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.set_defaults(func=cmd_experiment)
 
-    q = sub.add_parser("quickstart", help="the whole pipeline at CPU scale: corpus → tokenizer → base → "
-                                          "strong/weak WePrompt → evaluation → report")
-    q.add_argument("--config", default="experiments/quickstart.yaml", help="experiment config for the last stage")
+    q = sub.add_parser(
+        "quickstart",
+        help="the whole pipeline at CPU scale: corpus → tokenizer → base → "
+        "strong/weak WePrompt → evaluation → report",
+    )
+    q.add_argument(
+        "--config", default="experiments/quickstart.yaml", help="experiment config for the last stage"
+    )
     q.add_argument("--corpus-config", default="configs/corpus/quickstart.yaml")
     q.add_argument("--pretrain-config", default="configs/pretrain/quickstart.yaml")
     q.set_defaults(func=cmd_quickstart)

@@ -28,7 +28,14 @@ from pretrain.errors import UserError
 from weprompt.catalog import Catalog
 from weprompt.finetune import FinetuneConfig
 
-MODES = ("welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak", "weprompt_all", "welm_finetune")
+MODES = (
+    "welm_zero_shot",
+    "welm_few_shot",
+    "weprompt_strong",
+    "weprompt_weak",
+    "weprompt_all",
+    "welm_finetune",
+)
 
 
 @dataclass
@@ -97,16 +104,27 @@ def plan_units(cfg: ExperimentConfig, catalog: Catalog) -> list[Unit]:
         if cfg.share_weak_per_category:
             for cat in dict.fromkeys(t.category for t in tests):
                 served = [t.name for t in tests if t.category == cat]
-                units.append(Unit(f"weak_shared_{cat}", "weprompt_weak", "weak", served, served,
-                                  "shared per category (holds out all test tasks of the category at once)"))
+                units.append(
+                    Unit(
+                        f"weak_shared_{cat}",
+                        "weprompt_weak",
+                        "weak",
+                        served,
+                        served,
+                        "shared per category (holds out all test tasks of the category at once)",
+                    )
+                )
         else:
             units += [Unit(f"weak_{t.name}", "weprompt_weak", "weak", [t.name], [t.name]) for t in tests]
     if "weprompt_all" in cfg.modes:
         names = [t.name for t in tests]
         units.append(Unit("all", "weprompt_all", "all", names, names))
     if "welm_finetune" in cfg.modes:
-        units += [Unit(f"single_{t.name}", "welm_finetune", "single", [t.name], [t.name])
-                  for t in tests if "train" in t.splits]
+        units += [
+            Unit(f"single_{t.name}", "welm_finetune", "single", [t.name], [t.name])
+            for t in tests
+            if "train" in t.splits
+        ]
     return units
 
 
@@ -117,8 +135,10 @@ def _check_run_dir(cfg: ExperimentConfig) -> None:
         theirs = yaml.safe_load(saved.read_text(encoding="utf-8"))
         if theirs != mine:
             keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
-            raise UserError(f"{cfg.out} was made by a different experiment config (differs in: {', '.join(keys)}); "
-                            f"refusing to mix results. Start fresh with another `run_dir`/`name`, or delete {cfg.out}")
+            raise UserError(
+                f"{cfg.out} was made by a different experiment config (differs in: {', '.join(keys)}); "
+                f"refusing to mix results. Start fresh with another `run_dir`/`name`, or delete {cfg.out}"
+            )
     else:
         cfg.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(saved, yaml.safe_dump(mine, allow_unicode=True, sort_keys=False))
@@ -139,7 +159,10 @@ def train_unit(cfg: ExperimentConfig, unit: Unit) -> Path:
     ft.train.seed = cfg.seed + 1234
     ft.train.run_dir = str(run_dir)
     ft.train.checkpoint.resume = "auto"
-    print(f"[experiment] training {unit.name} ({unit.split}; held out: {', '.join(unit.test_tasks)})", flush=True)
+    print(
+        f"[experiment] training {unit.name} ({unit.split}; held out: {', '.join(unit.test_tasks)})",
+        flush=True,
+    )
     run_finetune(ft)
     return run_dir
 
@@ -152,9 +175,15 @@ def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list,
         cached = json.loads(path.read_text(encoding="utf-8"))
         if set(tasks) <= set(cached["tasks"]) | set(cached.get("skipped", {})):
             return cached
-    opts = EvalOptions(limit=cfg.eval.limit, seed=cfg.seed, batch_size=cfg.eval.batch_size,
-                       calibrate=cfg.eval.calibrate, cache_dir=str(cfg.out / "eval_cache"),
-                       bank_dir=cfg.bank_dir, data_dir=cfg.data_dir)
+    opts = EvalOptions(
+        limit=cfg.eval.limit,
+        seed=cfg.seed,
+        batch_size=cfg.eval.batch_size,
+        calibrate=cfg.eval.calibrate,
+        cache_dir=str(cfg.out / "eval_cache"),
+        bank_dir=cfg.bank_dir,
+        data_dir=cfg.data_dir,
+    )
     print(f"[experiment] evaluating {tag} on {', '.join(tasks)} (shots {shots})", flush=True)
     res = evaluate(str(model), tasks, shots, opts)
     atomic_write_text(path, json.dumps(res, ensure_ascii=False, indent=1))
@@ -173,6 +202,10 @@ def per_example_scores(task_result: dict, k: str) -> tuple[list[str], list[float
             rec = json.loads(line) if line.strip() else None
             if not rec or "key" not in rec or rec.get("error"):
                 continue
+            split, _, row = rec["key"].partition("/")
+            # A predictions file is shared by runs of the same setting; keep only this run's rows.
+            if split != task_result["split"] or not row.isdigit() or int(row) >= task_result["n_examples"]:
+                continue
             if task_result["kind"] == "rank":
                 s = rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE]
                 value = float(argmax(s) == rec["gold"])
@@ -189,11 +222,16 @@ def _cell(task_result: dict, k: str, mode: str) -> dict:
     ids, per_ex = per_example_scores(task_result, k)
     oos = [p["oos_rate"] for p in shot["prompts"] if p.get("oos_rate") is not None]
     return {
-        "task": task_result["task"], "category": task_result["category"], "mode": mode,
-        "metric": task_result["metric"], "score": summ.get("median"),
-        "iqr": [summ.get("q1"), summ.get("q3")], "worst": (summ.get("worst") or {}).get("score"),
+        "task": task_result["task"],
+        "category": task_result["category"],
+        "mode": mode,
+        "metric": task_result["metric"],
+        "score": summ.get("median"),
+        "iqr": [summ.get("q1"), summ.get("q3")],
+        "worst": (summ.get("worst") or {}).get("score"),
         "prompts": {p["name"]: p["score"] for p in shot["prompts"] if p.get("score") is not None},
-        "per_example": per_ex, "example_ids": ids,
+        "per_example": per_ex,
+        "example_ids": ids,
         "out_of_scope": statistics.fmean(oos) / 100.0 if oos and task_result["kind"] != "rank" else None,
         "shots": shot["k"],
     }
@@ -212,11 +250,14 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     notes: list[str] = []
     if "welm_zero_shot" in cfg.modes or "welm_few_shot" in cfg.modes:
         shots = ([0] if "welm_zero_shot" in cfg.modes else []) + (
-            [cfg.eval.few_shot] if "welm_few_shot" in cfg.modes else [])
+            [cfg.eval.few_shot] if "welm_few_shot" in cfg.modes else []
+        )
         res = _evaluate(cfg, base, cfg.test_tasks, shots, "base")
         for tr in res["tasks"].values():
             for k, shot in tr["shots"].items():
-                mode = "welm_zero_shot" if shot["k"] == 0 and "welm_zero_shot" in cfg.modes else "welm_few_shot"
+                mode = (
+                    "welm_zero_shot" if shot["k"] == 0 and "welm_zero_shot" in cfg.modes else "welm_few_shot"
+                )
                 cells.append(_cell(tr, k, mode))
         notes += [f"{t}: {why}" for t, why in res.get("skipped", {}).items()]
     curves = {}
@@ -231,8 +272,12 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
 
         log = model_dir / LOG_FILE
         if log.exists():
-            curves[unit.name] = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
-    skipped_single = [t for t in cfg.test_tasks if "welm_finetune" in cfg.modes and "train" not in catalog.task(t).splits]
+            curves[unit.name] = [
+                json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()
+            ]
+    skipped_single = [
+        t for t in cfg.test_tasks if "welm_finetune" in cfg.modes and "train" not in catalog.task(t).splits
+    ]
     notes += [f"{t}: no train split, so no single-task fine-tuning cell" for t in skipped_single]
     meta = _scale(cfg, base, notes)
     return write_report(cells, meta, curves, cfg.out / "report")
@@ -243,14 +288,27 @@ def _scale(cfg: ExperimentConfig, base: Path, notes: list[str]) -> dict:
 
     mc = ckpt.read_model_config(base)
     params = mc.num_parameters_formula()
-    state = json.loads((base / "trainer_state.json").read_text()) if (base / "trainer_state.json").exists() else {}
+    state = (
+        json.loads((base / "trainer_state.json").read_text())
+        if (base / "trainer_state.json").exists()
+        else {}
+    )
     tokens = state.get("tokens_seen")
-    statement = (f"Base model: {params / 1e6:.1f}M parameters ({mc.n_layer} layers, d {mc.d_model}, context "
-                 f"{mc.context_length}), pretrained on {tokens:,} tokens" if tokens else
-                 f"Base model: {params / 1e6:.1f}M parameters ({mc.n_layer} layers, d {mc.d_model})")
+    statement = (
+        f"Base model: {params / 1e6:.1f}M parameters ({mc.n_layer} layers, d {mc.d_model}, context "
+        f"{mc.context_length}), pretrained on {tokens:,} tokens"
+        if tokens
+        else f"Base model: {params / 1e6:.1f}M parameters ({mc.n_layer} layers, d {mc.d_model})"
+    )
     statement += f"; evaluation on at most {cfg.eval.limit} examples per task." if cfg.eval.limit else "."
-    return {"scale_statement": statement, "experiment": cfg.name, "base checkpoint": str(base),
-            "test tasks": ", ".join(cfg.test_tasks), "seed": cfg.seed, "notes": "; ".join(notes) or "none"}
+    return {
+        "scale_statement": statement,
+        "experiment": cfg.name,
+        "base checkpoint": str(base),
+        "test tasks": ", ".join(cfg.test_tasks),
+        "seed": cfg.seed,
+        "notes": "; ".join(notes) or "none",
+    }
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

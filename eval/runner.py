@@ -189,7 +189,10 @@ class _TaskRun:
         b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
                           demo_rows, demo_split, split, o.prefix_eos)  # fmt: skip
         keys = [example_key(split, i) for i in range(len(rows))]
-        todo = [i for i in range(len(rows)) if pfile.get(keys[i], hashes[i]) is None]
+        # Render errors are retried on every run (a fixed template or renderer then gets its predictions);
+        # they are written again only when the outcome changed.
+        cached = [pfile.get(keys[i], hashes[i]) for i in range(len(rows))]
+        todo = [i for i in range(len(rows)) if cached[i] is None or cached[i].get("error")]
         cf_cache = PrefixCache()
         bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
         start = time.perf_counter()
@@ -201,9 +204,11 @@ class _TaskRun:
                         rec = predict_rank(lm, b, rows[i], keys[i], i, o.calibrate, cf_cache)
                     else:
                         rec = predict_generation(self.gen(), b, rows[i], keys[i], i, max_new)
-                    batch.append({"key": keys[i], "h": hashes[i], **rec})
+                    rec = {"key": keys[i], "h": hashes[i], **rec}
+                    if rec != cached[i]:
+                        batch.append(rec)
                 pfile.append(batch)
-                bar.update(len(batch))
+                bar.update(len(todo[s : s + o.batch_size]))
         finally:
             bar.close()
         return pfile, time.perf_counter() - start

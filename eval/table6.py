@@ -70,21 +70,43 @@ def findings(cells: list[dict], samples: int = 2000, seed: int = 0) -> list[dict
                 test = None
                 if a.get("example_ids") and a.get("example_ids") == b.get("example_ids"):
                     test = paired_bootstrap(a["per_example"], b["per_example"], samples, seed)
-                rows.append({"task": t, "a": a["score"], "b": b["score"], "holds": a["score"] > b["score"],
-                             "bootstrap": test})
+                rows.append(
+                    {
+                        "task": t,
+                        "a": a["score"],
+                        "b": b["score"],
+                        "holds": a["score"] > b["score"],
+                        "bootstrap": test,
+                    }
+                )
         if rows:
-            out.append({"finding": label, "better": better, "worse": worse, "rows": rows,
-                        "holds_on": sum(r["holds"] for r in rows), "of": len(rows),
-                        "significant_on": sum(1 for r in rows if r["bootstrap"] and r["bootstrap"]["significant"]
-                                              and r["holds"])})
+            out.append(
+                {
+                    "finding": label,
+                    "better": better,
+                    "worse": worse,
+                    "rows": rows,
+                    "holds_on": sum(r["holds"] for r in rows),
+                    "of": len(rows),
+                    "significant_on": sum(
+                        1 for r in rows if r["bootstrap"] and r["bootstrap"]["significant"] and r["holds"]
+                    ),
+                }
+            )
     oos = [(c["mode"], c["out_of_scope"]) for c in cells if c.get("out_of_scope") is not None]
     if oos:
         mean = {m: statistics.mean(v for mm, v in oos if mm == m) for m in {m for m, _ in oos}}
         base = mean.get("welm_zero_shot")
-        out.append({"finding": "WePrompt produces fewer out-of-scope answers", "out_of_scope_by_mode": mean,
-                    "holds_on": sum(1 for m, v in mean.items() if m.startswith("weprompt") and base is not None
-                                    and v < base),
-                    "of": sum(1 for m in mean if m.startswith("weprompt")) if base is not None else 0})
+        out.append(
+            {
+                "finding": "WePrompt produces fewer out-of-scope answers",
+                "out_of_scope_by_mode": mean,
+                "holds_on": sum(
+                    1 for m, v in mean.items() if m.startswith("weprompt") and base is not None and v < base
+                ),
+                "of": sum(1 for m in mean if m.startswith("weprompt")) if base is not None else 0,
+            }
+        )
     return out
 
 
@@ -92,9 +114,12 @@ def markdown(cells: list[dict], meta: dict, plots: dict[str, str]) -> str:
     paper = load_paper()
     modes, cats, by = _grid(cells)
     lines = ["# WePrompt held-out evaluation (Table-6 shaped)", ""]
-    lines += ["> **Scale.** " + meta.get("scale_statement", "") + " The paper's numbers are for WeLM 10B "
-              "trained on about 300B tokens; ours come from a CPU-sized model and say nothing about that scale "
-              "except the *direction* of each finding.", ""]
+    lines += [
+        "> **Scale.** " + meta.get("scale_statement", "") + " The paper's numbers are for WeLM 10B "
+        "trained on about 300B tokens; ours come from a CPU-sized model and say nothing about that scale "
+        "except the *direction* of each finding.",
+        "",
+    ]
     for k, v in meta.items():
         if k != "scale_statement":
             lines.append(f"- {k}: {v}")
@@ -120,21 +145,31 @@ def markdown(cells: list[dict], meta: dict, plots: dict[str, str]) -> str:
     lines.append("|---|---|---:|---:|---|---:|---:|")
     for c in cells:
         oos = "–" if c.get("out_of_scope") is None else f"{c['out_of_scope']:.1%}"
-        lines.append(f"| {c['task']} | {MODES[c['mode']]} | {len(c['prompts'])} | {_fmt(c['score'])} | "
-                     f"[{_fmt(c['iqr'][0])}, {_fmt(c['iqr'][1])}] | {_fmt(c['worst'])} | {oos} |")
+        lines.append(
+            f"| {c['task']} | {MODES[c['mode']]} | {len(c['prompts'])} | {_fmt(c['score'])} | "
+            f"[{_fmt(c['iqr'][0])}, {_fmt(c['iqr'][1])}] | {_fmt(c['worst'])} | {oos} |"
+        )
     lines += ["", "## The paper's findings at our scale", ""]
     for f in findings(cells):
         if "rows" in f:
-            lines.append(f"- **{f['finding']}**: holds on {f['holds_on']}/{f['of']} tasks "
-                         f"(significant, paired bootstrap p < 0.05: {f['significant_on']})")
+            lines.append(
+                f"- **{f['finding']}**: holds on {f['holds_on']}/{f['of']} tasks "
+                f"(significant, paired bootstrap p < 0.05: {f['significant_on']})"
+            )
             for r in f["rows"]:
                 b = r["bootstrap"]
-                sig = "" if not b else f", diff {100 * b['diff']:+.1f} pts, 95% CI [{100 * b['ci95'][0]:+.1f}, " \
-                                       f"{100 * b['ci95'][1]:+.1f}], p={b['p']:.3f}"
+                sig = (
+                    ""
+                    if not b
+                    else f", diff {100 * b['diff']:+.1f} pts, 95% CI [{100 * b['ci95'][0]:+.1f}, "
+                    f"{100 * b['ci95'][1]:+.1f}], p={b['p']:.3f}"
+                )
                 lines.append(f"  - {r['task']}: {_fmt(r['a'])} vs {_fmt(r['b'])}{sig}")
         else:
-            lines.append(f"- **{f['finding']}**: out-of-scope rate by mode "
-                         + ", ".join(f"{MODES[m]} {v:.1%}" for m, v in sorted(f["out_of_scope_by_mode"].items())))
+            lines.append(
+                f"- **{f['finding']}**: out-of-scope rate by mode "
+                + ", ".join(f"{MODES[m]} {v:.1%}" for m, v in sorted(f["out_of_scope_by_mode"].items()))
+            )
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({path})" for name, path in plots.items()]
@@ -164,7 +199,9 @@ def to_html(md: str) -> str:
             out.append(f"<h{level}>{_inline(line[level:].strip())}</h{level}>")
         elif line.startswith("![") and "](" in line:
             alt, src = line[2:].split("](", 1)
-            out.append(f'<p><img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}" width="720"></p>')
+            out.append(
+                f'<p><img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}" width="720"></p>'
+            )
         elif line.lstrip().startswith("- "):
             out.append(f"<li>{_inline(line.lstrip()[2:])}</li>")
         elif line.startswith(">"):
@@ -173,10 +210,14 @@ def to_html(md: str) -> str:
             out.append(f"<p>{_inline(line)}</p>")
     if in_table:
         out.append("</table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>WePrompt report</title><style>{style}</style>"
-            f"</head><body>{''.join(out)}</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>WePrompt report</title><style>{style}</style>"
+        f"</head><body>{''.join(out)}</body></html>\n"
+    )
 
 
 def _inline(text: str) -> str:
@@ -199,7 +240,9 @@ def plot_all(cells: list[dict], curves: dict[str, list[dict]], out_dir: Path) ->
     fig, ax = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / max(1, len(modes))
     for i, m in enumerate(modes):
-        vals = [statistics.mean([by[(t, m)]["score"] for t in ts if (t, m) in by] or [0]) for ts in cats.values()]
+        vals = [
+            statistics.mean([by[(t, m)]["score"] for t in ts if (t, m) in by] or [0]) for ts in cats.values()
+        ]
         ax.bar([j + i * width for j in range(len(cats))], vals, width, label=MODES[m])
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cats))], list(cats), fontsize=8)
     ax.set_ylabel("score (median over prompts)")
@@ -249,5 +292,7 @@ def write_report(cells: list[dict], meta: dict, curves: dict[str, list[dict]], o
     md = markdown(cells, meta, plots)
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", to_html(md))
-    atomic_write_text(out / "cells.json", json.dumps({"meta": meta, "cells": cells}, ensure_ascii=False, indent=1))
+    atomic_write_text(
+        out / "cells.json", json.dumps({"meta": meta, "cells": cells}, ensure_ascii=False, indent=1)
+    )
     return out / "report.md"

@@ -257,6 +257,10 @@ def train_tokenizer(
     """Train SentencePiece on `texts` and save it into `out_dir` (tokenizer.model + vocab + json)."""
     if vocab_size < 300:
         raise TokenizerError(f"vocab_size {vocab_size} is too small (needs 4 specials + 256 bytes + pieces)")
+    if not 0.98 <= character_coverage <= 1.0:
+        raise TokenizerError(
+            f"character_coverage must be in [0.98, 1.0] (SentencePiece), got {character_coverage}"
+        )
     if model_type not in ("unigram", "bpe"):
         raise TokenizerError(f"model_type must be 'unigram' or 'bpe', got {model_type!r}")
     sentences = training_sentences(texts, max_chars, seed)

@@ -150,8 +150,8 @@ def build_labelled_set(
     rng.shuffle(spare)
     if len(positives) < per_class:  # short pools leave room: fill from the spare pool
         k = per_class - len(positives)
-        positives += [Example(t[:max_chars], "clean", "positive", s, i) for i, t, s in spare[: k // 2]]
-        spare = spare[k // 2 :]
+        positives += [Example(t[:max_chars], "clean", "positive", s, i) for i, t, s in spare[:k]]
+        spare = spare[k:]
     real = sorted((r for r in rejected if r[3] in NOISE_REASONS), key=lambda r: r[0])
     rng.shuffle(real)
     negatives = [

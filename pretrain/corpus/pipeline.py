@@ -21,19 +21,18 @@ RayPipelineExecutor (`make_executor` is the one place to switch).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from pretrain.atomic import atomic_write_text
 from pretrain.config import dump_config
 from pretrain.corpus.config import CorpusConfig, CorpusConfigError
 from pretrain.corpus.reader import list_corpus_files, list_sources
+from pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -53,77 +52,6 @@ class Layout:
     @property
     def sigs(self) -> Path:
         return self.root / "dedup" / "sigs"
-
-
-@dataclass
-class Stage:
-    name: str
-    depends_on: tuple[str, ...]  # stages whose outputs this one reads (for fingerprint chaining)
-    config_keys: tuple[str, ...]  # config sections (dotted) this stage's result depends on
-    outputs: tuple[str, ...]  # layout entries cleared when the stage is invalidated
-    build: Callable[[], list]  # the datatrove pipeline (list of steps)
-    parallel: bool
-
-
-def _section(cfg: CorpusConfig, dotted: str):
-    node = asdict(cfg)
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-def code_fingerprint() -> str:
-    """Hash of the pipeline's own source: a code change reruns the stages, never reuses stale outputs."""
-    root = Path(__file__).resolve().parent
-    files = (
-        sorted(root.glob("*.py"))
-        + sorted(root.glob("*.txt"))
-        + [root.parent / "tokenizer.py", root.parent / "shards.py"]
-    )
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _fingerprint(cfg: CorpusConfig, stage: Stage, upstream: str, extra: dict) -> str:
-    payload = {"stage": stage.name, "upstream": upstream, "extra": extra, "code": code_fingerprint()}
-    payload |= {k: _section(cfg, k) for k in stage.config_keys}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def quiet_datatrove(verbose: bool):
-    """datatrove prints INFO logs of every task to the console; keep those in its log files only."""
-    if verbose:
-        yield
-        return
-    import datatrove.executor.base as deb
-    import datatrove.utils.logging as dl
-    from loguru import logger
-
-    original_add, original_default = deb.add_task_logger, dl.setup_default_logger
-
-    def console_warnings_only() -> None:
-        logger.remove()
-        logger.add(sys.stderr, level="WARNING", format="{level} | {name}:{line} - {message}")
-
-    def add_task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
-        # datatrove's own version, with the console at WARNING: the task's log file keeps everything.
-        console_warnings_only()
-        logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
-        logger.add(logfile, level="DEBUG", colorize=False)
-        logger.info(f"Launching pipeline for {rank=}")
-        return logfile
-
-    deb.add_task_logger = add_task_logger
-    dl.setup_default_logger = console_warnings_only  # what close_task_logger calls after each task
-    console_warnings_only()
-    try:
-        yield
-    finally:
-        deb.add_task_logger, dl.setup_default_logger = original_add, original_default
-        original_default()
 
 
 class CorpusPipeline:
@@ -158,7 +86,9 @@ class CorpusPipeline:
         def jsonl_reader(folder: Path):
             from datatrove.pipeline.readers import JsonlReader
 
-            return JsonlReader(str(folder), glob_pattern="*.jsonl*", recursive=False)
+            return JsonlReader(
+                str(folder), glob_pattern="*.jsonl*", recursive=False, doc_progress=c.reader.progress
+            )
 
         def jsonl_writer(folder: Path, gzip: bool = False):
             from datatrove.pipeline.writers import JsonlWriter
@@ -366,7 +296,7 @@ class CorpusPipeline:
         with quiet_datatrove(self.verbose):
             for stage in self.stages:
                 upstream = ",".join(prints.get(d, "-") for d in stage.depends_on)
-                fp = _fingerprint(self.cfg, stage, upstream, self._extra(stage))
+                fp = fingerprint(self.cfg, stage, upstream, self._extra(stage))
                 prints[stage.name] = fp
                 fp_file = self.work.logs / stage.name / "FINGERPRINT"
                 if fp_file.is_file() and fp_file.read_text().strip() != fp:

@@ -2,19 +2,25 @@
 
 fastText build: `fasttext-numpy2-wheel` 0.9.2 (the one datatrove uses). `fasttext` 0.9.3 from source
 gives NaN losses in `train_supervised`, and `fasttext-wheel`'s `predict` breaks under NumPy 2; this wheel
-trains and predicts under NumPy 2.4 (checked by tests/pretrain/test_corpus_quality.py).
+trains and predicts under NumPy 2.4 (checked by tests/pretrain/test_corpus_quality.py), but only in a
+fresh process: repeated trainings in one process drift and often end in "Encountered NaN", so each
+training runs in a spawned process. It also raises NaN on tiny or degenerate files (e.g. 100 lines of
+two repeated words at dim 100); that becomes a clear QualityError.
 
 Input features: Chinese characters one token each (Chinese is unsegmented), Latin words and digit runs
 as tokens, line breaks as "<nl>", plus word bigrams (i.e. character bigrams for Chinese). Training runs on
-one thread with a fixed seed, so the model is the same bytes on every run.
+one thread with a fixed seed in a fresh process, so the model is the same bytes on every run.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import re
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
@@ -24,6 +30,12 @@ from pretrain.atomic import atomic_open, atomic_write_text
 from pretrain.corpus.base import DocFilter
 from pretrain.corpus.config import QualityConfig
 from pretrain.corpus.labelled import Example, build_labelled_set, split_heldout
+from pretrain.errors import UserError
+
+
+class QualityError(UserError):
+    """The quality classifier cannot be trained on what the rule stage left."""
+
 
 TOKEN_RE = re.compile(r"[A-Za-z]+|\d+|\n|\S")
 MODEL_FILE = "quality.bin"
@@ -61,23 +73,44 @@ def train_fasttext(examples: list[Example], out_dir: Path, cfg: QualityConfig, s
     with atomic_open(train_txt) as f:
         for e in examples:
             f.write(f"__label__{e.label} {featurize(e.text, cfg.max_chars)}\n")
-    model = fasttext.train_supervised(
-        input=str(train_txt),
-        epoch=cfg.epoch,
-        lr=cfg.lr,
-        wordNgrams=cfg.word_ngrams,
-        dim=cfg.dim,
-        minn=0,
-        maxn=0,
-        bucket=200_000,
-        thread=1,  # one thread: deterministic
-        seed=seed,
-        verbose=0,
-    )
     tmp = out_dir / f".{MODEL_FILE}.tmp"
-    model.save_model(str(tmp))
+    # A fresh process per training run: measured, this build leaks state between trainings in one
+    # process (the 6th of 6 identical runs gave a different model; 7 of 10 repeated runs ended in
+    # "Encountered NaN"), while every fresh process gave the same model.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        error = pool.submit(_train_to_file, str(train_txt), str(tmp), asdict(cfg), seed).result()
+    if error:
+        raise QualityError(
+            f"fastText training failed on {len(examples)} examples ({error}); the labelled set is too small "
+            "or too uniform: raise quality.per_class or check the rule stage's output"
+        )
     tmp.replace(out_dir / MODEL_FILE)
-    return model
+    return fasttext.load_model(str(out_dir / MODEL_FILE))
+
+
+def _train_to_file(train_txt: str, out: str, cfg: dict, seed: int) -> str | None:
+    """Runs in a spawned process; returns an error message instead of raising (pickling stays simple)."""
+    import fasttext
+
+    try:
+        model = fasttext.train_supervised(
+            input=train_txt,
+            epoch=cfg["epoch"],
+            lr=cfg["lr"],
+            wordNgrams=cfg["word_ngrams"],
+            dim=cfg["dim"],
+            minn=0,
+            maxn=0,
+            bucket=200_000,
+            thread=1,  # one thread: deterministic
+            seed=seed,
+            verbose=0,
+        )
+    except RuntimeError as e:  # "Encountered NaN." on tiny or degenerate files
+        return str(e)
+    model.save_model(out)
+    return None
 
 
 def prf(tp: int, fp: int, fn: int) -> dict:

@@ -11,6 +11,7 @@ counted as drops with their reason; documents read before a corrupt point are ke
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import time
@@ -156,29 +157,39 @@ class CorpusReader(CountedStep):
             dataset = _file_stem(path)
             t0 = time.perf_counter()
             n_lines = 0
-            opener = gzip.open if path.name.endswith(".gz") else open
+            shown = 0
             try:
-                with opener(path, "rb") as fh:
-                    for line_no, (raw, too_long) in enumerate(_lines(fh, max_bytes)):
+                with (
+                    open(path, "rb") as raw,
+                    gzip.GzipFile(fileobj=raw)
+                    if path.name.endswith(".gz")
+                    else contextlib.nullcontext(raw) as fh,
+                ):
+                    for line_no, (line, too_long) in enumerate(_lines(fh, max_bytes)):
                         n_lines += 1
+                        if bar is not None and line_no % 4096 == 0:  # compressed bytes consumed so far
+                            bar.update(raw.tell() - shown)
+                            shown = raw.tell()
                         if line_no % world_size != rank:
                             continue
                         if too_long:
                             self._bad(source, dataset, line_no, "too_long", "")
                             continue
-                        doc = self._parse(raw, source, dataset, line_no, (file_idx << 32) | line_no)
+                        doc = self._parse(line, source, dataset, line_no, (file_idx << 32) | line_no)
                         if doc is not None:
                             self.seconds += time.perf_counter() - t0
                             yield doc
                             t0 = time.perf_counter()
             except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-                self.note("unreadable_file", source=source)
-                self.note(f"unreadable_file:{dataset}:{type(e).__name__}")
+                if rank == 0:  # every rank meets it; count it once
+                    self.note("unreadable_file", source=source)
+                    self.note(f"unreadable_file:{dataset}:{type(e).__name__}")
+                n_lines = -1
             self.seconds += time.perf_counter() - t0
             if n_lines == 0 and rank == 0:
                 self.note("empty_file", source=source)
             if bar is not None:
-                bar.update(path.stat().st_size)
+                bar.update(path.stat().st_size - shown)
         if bar is not None:
             bar.close()
         self.save_counts(rank)

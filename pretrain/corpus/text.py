@@ -20,9 +20,10 @@ HANGUL_RE = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 # Kana proper: not U+30FB "・" (katakana middle dot), which Chinese text uses as a separator.
 KANA_RE = re.compile("[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 LATIN_WORD_RE = re.compile("[A-Za-z\u00c0-\u024f]+")
-# Mojibake: U+FFFD, runs of private-use characters (one isolated PUA character is a common paragraph
-# mark in GBK-era news, not damage), and runs of Latin-1 letters typical of GBK read as Latin-1.
-MOJIBAKE_RE = re.compile("\ufffd|[\ue000-\uf8ff]{2,}|[\u00c0-\u00ff]{3,}")
+# Mojibake: U+FFFD; runs of private-use characters (one isolated PUA character is a common paragraph
+# mark in GBK-era news, not damage); UTF-8 read as Latin-1 (a lead byte U+00C2-U+00F4 followed by a
+# continuation byte U+0080-U+00BF, as in "Ã©"); runs of 4+ Latin-1 high characters (GBK read as Latin-1).
+MOJIBAKE_RE = re.compile("\ufffd|[\ue000-\uf8ff]{2,}|[\u00c2-\u00f4][\u0080-\u00bf]|[\u0080-\u00ff]{4,}")
 
 # Character classes, one byte per code point, so that counting is a numpy gather + bincount.
 OTHER, BLANK, PUNCT, SYMBOL, HAN, LATIN, DIGIT = range(7)
@@ -143,7 +144,9 @@ def units(text: str, keep_nul: bool = False) -> np.ndarray:
     return out[keep]
 
 
-_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.int64)
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(
+    np.int64
+)
 
 
 def simhash(text_or_cps: str | np.ndarray, shingle: int) -> int | None:

@@ -248,7 +248,10 @@ def parity_mismatches(ours, hf, texts: Iterable[str], limit: int = 5) -> tuple[i
         want = ours.encode(text)
         got = hf(text)["input_ids"]
         if got != want:
-            k = next((j for j, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
+            k = next(
+                (j for j, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+                min(len(got), len(want)),
+            )
             bad.append(
                 f"encode {text[max(0, k - 10) : k + 30]!r}…: ours {want[k : k + 6]} vs transformers {got[k : k + 6]}"
             )

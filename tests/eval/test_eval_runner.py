@@ -100,8 +100,17 @@ def test_cache_resumes_and_rescoring_needs_no_model(tiny_lm, make_bank, tmp_path
         # an interrupted write: the last line cut in half; the rerun redoes that example only
         text = path.read_bytes()
         path.write_bytes(text[: len(text) - 40])
+        calls.n = 0
         again = evaluate(tiny_lm, ["ocnli"], [0], limit=8, **kw)
         assert 0 < calls.n <= 4 and _scores(again) == _scores(full)
+        # a cached render error (e.g. from a renderer since fixed) is retried, not trusted forever
+        rec = read_predictions(path)["validation/0"]
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": rec["key"], "h": rec["h"], "error": "old renderer failed"}) + "\n")
+        calls.n = 0
+        again = evaluate(tiny_lm, ["ocnli"], [0], limit=8, **kw)
+        assert 0 < calls.n <= 4 and _scores(again) == _scores(full)
+        assert "error" not in read_predictions(path)["validation/0"]
     finally:
         calls.close()
     # rescoring with another metric or rule: from the cached predictions alone

@@ -17,16 +17,29 @@ pytestmark = requires_data
 FT = {
     "val_batches": 1,
     "sampler": {"block": 32},
-    "train": {"total_steps": 2, "micro_batch_size": 2, "optim": {"max_lr": 1e-4, "warmup_steps": 1},
-              "checkpoint": {"every": 0}, "logging": {"every": 1, "progress": False, "plot": False}},
+    "train": {
+        "total_steps": 2,
+        "micro_batch_size": 2,
+        "optim": {"max_lr": 1e-4, "warmup_steps": 1},
+        "checkpoint": {"every": 0},
+        "logging": {"every": 1, "progress": False, "plot": False},
+    },
 }
 
 
 def _cfg(tmp_path, base, bank, **kw):
     return ExperimentConfig(
-        name="t", run_dir=str(tmp_path / "exp"), base=str(base), bank_dir=str(bank), test_tasks=["ocnli"],
+        name="t",
+        run_dir=str(tmp_path / "exp"),
+        base=str(base),
+        bank_dir=str(bank),
+        test_tasks=["ocnli"],
         modes=["welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak", "welm_finetune"],
-        finetune=FT, single_task_finetune=FT, eval=ExperimentEval(limit=6, batch_size=3), **kw)
+        finetune=FT,
+        single_task_finetune=FT,
+        eval=ExperimentEval(limit=6, batch_size=3),
+        **kw,
+    )
 
 
 def test_matrix_report_and_resume(tiny_base, tmp_path):
@@ -36,8 +49,13 @@ def test_matrix_report_and_resume(tiny_base, tmp_path):
     assert "| nli | ocnli | accuracy |" in text and "/ 44.3" in text  # ours next to the paper's
     assert "Base model:" in text and "paper's numbers are for WeLM 10B" in text
     cells = json.loads((report.parent / "cells.json").read_text())["cells"]
-    assert {c["mode"] for c in cells} == {"welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak",
-                                          "welm_finetune"}
+    assert {c["mode"] for c in cells} == {
+        "welm_zero_shot",
+        "welm_few_shot",
+        "weprompt_strong",
+        "weprompt_weak",
+        "welm_finetune",
+    }
     assert all(len(c["per_example"]) == 6 for c in cells)
     few = next(c for c in cells if c["mode"] == "welm_few_shot")
     assert few["shots"] == 5  # the catalog's (paper's) count for OCNLI
@@ -56,8 +74,10 @@ def test_matrix_report_and_resume(tiny_base, tmp_path):
 
 def test_plan_units_follow_the_paper():
     cat = load_catalog()
-    cfg = ExperimentConfig(test_tasks=["ocnli", "cmnli", "c3"],
-                           modes=["weprompt_strong", "weprompt_weak", "weprompt_all", "welm_finetune"])
+    cfg = ExperimentConfig(
+        test_tasks=["ocnli", "cmnli", "c3"],
+        modes=["weprompt_strong", "weprompt_weak", "weprompt_all", "welm_finetune"],
+    )
     units = {u.name: u for u in plan_units(cfg, cat)}
     assert units["strong_nli"].test_tasks == ["ocnli", "cmnli"]  # one strong model per held-out category
     assert {"weak_ocnli", "weak_cmnli", "weak_c3", "all", "single_ocnli", "single_c3"} <= set(units)
@@ -89,9 +109,22 @@ def test_paired_bootstrap_and_findings():
     assert not paired_bootstrap([1.0, 0.0] * 25, [0.0, 1.0] * 25)["significant"]
     with pytest.raises(ValueError, match="same examples"):
         paired_bootstrap([1.0], [1.0, 0.0])
-    cells = [{"task": "ocnli", "category": "nli", "mode": m, "metric": "accuracy", "score": s, "iqr": [s, s],
-              "worst": s, "prompts": {"a": s}, "per_example": pe, "example_ids": list(range(4)), "out_of_scope": None}
-             for m, s, pe in (("welm_zero_shot", 25.0, [0, 0, 1, 0]), ("weprompt_strong", 75.0, [1, 1, 1, 0]))]
+    cells = [
+        {
+            "task": "ocnli",
+            "category": "nli",
+            "mode": m,
+            "metric": "accuracy",
+            "score": s,
+            "iqr": [s, s],
+            "worst": s,
+            "prompts": {"a": s},
+            "per_example": pe,
+            "example_ids": list(range(4)),
+            "out_of_scope": None,
+        }
+        for m, s, pe in (("welm_zero_shot", 25.0, [0, 0, 1, 0]), ("weprompt_strong", 75.0, [1, 1, 1, 0]))
+    ]
     (f,) = findings(cells)
     assert f["finding"] == "strong > WeLM zero-shot" and f["holds_on"] == 1
 

@@ -31,6 +31,12 @@ def read_docs(rel: str, n: int, skip: int = 0) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def corpus_docs():
+    """`read_docs` as a fixture, for tests that need their own slice."""
+    return read_docs
+
+
+@pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     if not CORPUS_DIR.is_dir():
         pytest.skip(f"shared corpus dir {CORPUS_DIR} is absent")

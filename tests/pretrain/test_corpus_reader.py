@@ -27,11 +27,9 @@ def _write_gz(path, lines: list[bytes]):
 
 
 @pytest.fixture
-def bad_corpus(tmp_path):
+def bad_corpus(tmp_path, corpus_docs):
     """A corpus dir with one good source (real documents) and one of every kind of bad input."""
-    from conftest import read_docs
-
-    real = read_docs("forums/medical_qa_forum", 5)
+    real = corpus_docs("forums/medical_qa_forum", 5)
     good = [json.dumps(d, ensure_ascii=False).encode() for d in real]
     _write_gz(tmp_path / "forums" / "medical.jsonl.gz", good)
     bad = [
@@ -48,7 +46,11 @@ def bad_corpus(tmp_path):
     ]
     _write_gz(tmp_path / "news" / "bad.jsonl.gz", bad)
     (tmp_path / "news" / "empty.jsonl").write_bytes(b"")
-    (tmp_path / "news" / "corrupt.jsonl.gz").write_bytes(gzip.compress(b'{"text": "ok doc"}\n' * 50)[:-30])
+    # Two gzip members: a whole one with 20 documents, then a truncated one.
+    whole = gzip.compress(b'{"text": "ok doc"}\n' * 20)
+    (tmp_path / "news" / "corrupt.jsonl.gz").write_bytes(
+        whole + gzip.compress(b'{"text": "lost"}\n' * 50)[:-30]
+    )
     return tmp_path, real
 
 
@@ -66,10 +68,12 @@ def test_bad_inputs_are_counted_drops(bad_corpus):
     assert news["unreadable_file"] == 1 and news["empty_file"] == 1
     # The documents before the corrupt point of the truncated gzip are kept (and the good line of bad.jsonl).
     corrupt_docs = [d for d in docs if d.metadata["dataset"] == "corrupt"]
-    assert 0 < len(corrupt_docs) < 50
+    assert len(corrupt_docs) == 20
     assert [d.text for d in docs if d.metadata["source"] == "forums"] == [d["text"] for d in real]
     total = reader.counts["_total"]
-    assert total["docs_in"] == total["docs_kept"] + sum(v for k, v in total.items() if k.startswith("docs_dropped:"))
+    assert total["docs_in"] == total["docs_kept"] + sum(
+        v for k, v in total.items() if k.startswith("docs_dropped:")
+    )
 
 
 def test_gigantic_line_costs_no_memory(tmp_path):

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     train = tsub.add_parser("train", help="train a tokenizer on text / JSONL files or a cleaned corpus dir")
     train.add_argument("inputs", nargs="+", help="files (.txt, .jsonl, .jsonl.gz) or directories of them")
     train.add_argument("--out", required=True, help="output directory (tokenizer.model, .vocab, .json)")
-    train.add_argument("--vocab-size", type=int, default=12000)
+    train.add_argument("--vocab-size", type=int, default=16000)
     train.add_argument("--model-type", choices=["unigram", "bpe"], default="bpe")
     train.add_argument("--character-coverage", type=float, default=0.9995)
     train.add_argument("--max-chars", type=int, default=20_000_000, help="training sample size in characters")
@@ -132,6 +132,13 @@ def _print_summary(summary: dict) -> None:
             f"English share: {b['english_share_before']} before, {b['english_share_after']} after balancing"
         )
         print(f"shards: {b['tokens_in_stream']:,} tokens, {b['documents_in_stream']:,} documents")
+    stages = summary.get("stage_seconds") or {}
+    if stages:
+        print(
+            "stage seconds: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in stages.items())
+            + f"; total {sum(stages.values()):.0f}"
+        )
     out = summary["outputs"]
     print(f"tokenizer: {out['tokenizer']}\nshards:    {out['shards']}\ncleaned:   {out['clean']}")
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "eval.cli_experiment",
     "weprompt.cli.corpus",
     "weprompt.cli.pretrain",
+    "weprompt.cli.interop",
 ]
 
 
