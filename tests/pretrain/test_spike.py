@@ -97,7 +97,7 @@ def test_spike_with_fp16_resets_loss_scale(tmp_path):
         "num_threads": 2, "optim": {"max_lr": 1e-2, "warmup_steps": 2},
         "loss_scale": {"initial_scale": 1024.0, "growth_interval": 2},
         "checkpoint": {"every": 4, "keep_last": 2},
-        "spike": {"window": 6, "min_history": 4, "threshold": 1.2, "rollback_steps": 4, "skip_batches": 6},
+        "spike": {"window": 6, "min_history": 4, "threshold": 1.05, "rollback_steps": 4, "skip_batches": 6},
         "logging": {"every": 1, "progress": False, "plot": False},
     })  # fmt: skip
     source = ShardBatchSource(TokenStream(shards), 4, 32, seed=3, vocab_size=256, corrupt_batches=[11])
