@@ -179,9 +179,10 @@ def main() -> None:
           f"{args.threads} threads, {args.rounds} rounds x {args.steps} steps (first {args.warmup} not timed)")  # fmt: skip
     print("peak FLOP/s used for MFU: " + ", ".join(f"{p} {v / 1e9:.0f} G" for p, v in peaks.items()))
     print(
-        "| precision | model | params | tokens/s median | tokens/s best | MFU median | peak RSS MiB (before model) |"
+        "| precision | model | params | tokens/s (median round) | best round | fastest step (median round) "
+        "| MFU (median round) | peak RSS MiB (before model) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         name = "WeLM (ours)" if r["model"] == "ours" else "HF LlamaForCausalLM"
         print(f"| {r['precision']} | {name} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s_median']:,.0f} | "

@@ -1,8 +1,8 @@
 """From cached per-example predictions to scores — no model call (rescoring is free).
 
 Per prompt: the task's catalog metrics (first = primary); for rank tasks the accuracy under every
-scoring rule (`mean` is the primary rule); for generation the out-of-scope rate (rank tasks: 0 by
-construction). Examples the template could not render are not scored; they are counted and reported.
+scoring rule (`mean` is the primary rule); the out-of-scope rate: for generation, answers the task's
+format rules out; for rank tasks only with the scope probe (open answers naming no choice), else None. Examples the template could not render are not scored; they are counted and reported.
 Per task and shot setting, over its prompts: median, quartiles, IQR, mean, worst and best prompt.
 """
 
@@ -53,7 +53,13 @@ def score_prompt(task: Task, records: Sequence[dict], passages: dict[str, str | 
         preds, refs = rank_predictions(ok, DEFAULT_RULE) or ([], [])
         out["metrics"] = M.compute(names, preds, refs) if ok else {}
         out["rules"] = rules
-        out["oos_rate"] = 0.0
+        probed = [r for r in ok if "open_answer" in r]  # the scope probe; none by default
+        out["oos_rate"] = (
+            100.0 * sum(M.outside_choices(r["open_answer"], r["choices"]) for r in probed) / len(probed)
+            if probed
+            else None
+        )
+        out["oos_probed"] = len(probed)
         out["n_choices_mean"] = round(sum(len(r["choices"]) for r in ok) / len(ok), 2) if ok else 0
     else:
         preds = [r["prediction"] for r in ok]

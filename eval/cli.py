@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=8, help="examples per cache write (scores do not depend on it)"
     )
     p.add_argument("--no-calibrate", action="store_true", help="skip the content-free (calibrated) scores")
+    p.add_argument(
+        "--scope-probe",
+        type=int,
+        default=0,
+        help="rank tasks: also decode open answers for the first N examples (out-of-scope rate)",
+    )
     p.add_argument("--max-new-tokens", type=int, help="generation budget (default: per task type)")
     p.add_argument(
         "--cache-dir", default="runs/eval_cache", help="prediction cache (default runs/eval_cache)"
@@ -49,6 +55,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
+    if args.scope_probe < 0:
+        raise UserError("--scope-probe must be 0 (off) or more")
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if args.threads:
@@ -59,6 +67,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     shots = [s.strip() for s in args.shots.split(",") if s.strip()]
     opts = EvalOptions(
         limit=args.limit,
+        scope_probe=args.scope_probe,
         seed=args.seed,
         batch_size=args.batch_size,
         calibrate=not args.no_calibrate,

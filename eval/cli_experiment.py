@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument(
         "--config", default="experiments/quickstart.yaml", help="experiment config for the last stage"
     )
-    q.add_argument("--corpus-config", default="configs/corpus/quickstart.yaml")
+    q.add_argument("--corpus-config", default="configs/corpus/cpu.yaml")
     q.add_argument("--pretrain-config", default="configs/pretrain/quickstart.yaml")
     q.set_defaults(func=cmd_quickstart)
 

@@ -44,6 +44,7 @@ class ExperimentEval:
     batch_size: int = 8
     calibrate: bool = True
     few_shot: str = "paper"  # shots for welm_few_shot: "paper" (1/2/5 per task) or a number
+    scope_probe: int = 0  # rank tasks: open answers decoded for the first N examples (out-of-scope rate)
 
 
 @dataclass
@@ -180,6 +181,7 @@ def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list,
         seed=cfg.seed,
         batch_size=cfg.eval.batch_size,
         calibrate=cfg.eval.calibrate,
+        scope_probe=cfg.eval.scope_probe,
         cache_dir=str(cfg.out / "eval_cache"),
         bank_dir=cfg.bank_dir,
         data_dir=cfg.data_dir,
@@ -232,7 +234,7 @@ def _cell(task_result: dict, k: str, mode: str) -> dict:
         "prompts": {p["name"]: p["score"] for p in shot["prompts"] if p.get("score") is not None},
         "per_example": per_ex,
         "example_ids": ids,
-        "out_of_scope": statistics.fmean(oos) / 100.0 if oos and task_result["kind"] != "rank" else None,
+        "out_of_scope": statistics.fmean(oos) / 100.0 if oos else None,
         "shots": shot["k"],
     }
 

@@ -197,6 +197,17 @@ def compute(names: Sequence[str], predictions: Sequence[str], references: Sequen
 EXTRACTIVE_TYPES = frozenset({"extractive_qa", "cloze_generation"})
 
 
+def outside_choices(prediction: str, choices: Sequence[str]) -> bool:
+    """An open (generated) answer to a classification prompt that names none of its answer choices.
+
+    In scope: the normalised answer equals a normalised choice or begins with one (a model may go on
+    after the label, e.g. "蕴含。因为……"). Used by the scope probe (eval option `scope_probe`)."""
+    pred = normalize(prediction)
+    if not pred:
+        return True
+    return not any(c and pred.startswith(c) for c in (normalize(x) for x in choices))
+
+
 def out_of_scope(prediction: str, task_type: str, passage: str | None) -> bool:
     """An answer the task's format rules out.
 

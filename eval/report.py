@@ -19,7 +19,9 @@ def summary_rows(results: dict) -> list[dict]:
             summ = s["summary"]
             prompts = s["prompts"]
             n_err = sum(p["errors"] for p in prompts)
-            oos = [p["oos_rate"] for p in prompts if p.get("score") is not None]
+            oos = [
+                p["oos_rate"] for p in prompts if p.get("score") is not None and p.get("oos_rate") is not None
+            ]
             rows.append(
                 {
                     "task": name,

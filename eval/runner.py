@@ -50,6 +50,9 @@ class EvalOptions:
     calibrate: bool = True  # also score choices against the content-free input
     prefix_eos: bool = True  # prompts start after an EOS, as every training example does
     max_new_tokens: int | None = None  # default: per task type (eval.generate.MAX_NEW_TOKENS)
+    # Rank tasks: also decode an open answer greedily for the first N examples of each prompt, to count
+    # answers outside the label set (the paper's "out-of-scope" finding; rank scoring has none by design).
+    scope_probe: int = 0
     cache_dir: str = "runs/eval_cache"
     bank_dir: str | None = None
     data_dir: str | None = None
@@ -86,7 +89,9 @@ def _render_error(b: PromptBuilder, key: str, e: Exception) -> str:
     return f"{b.where(key)}: does not render: {type(e).__name__}: {e}"
 
 
-def predict_rank(lm, b: PromptBuilder, row: dict, key: str, index: int, calibrate: bool, cf_cache) -> dict:
+def predict_rank(
+    lm, b: PromptBuilder, row: dict, key: str, index: int, calibrate: bool, cf_cache, probe: Generator | None
+) -> dict:
     rec: dict = {}
     try:
         rendered = b.render(row, key)
@@ -113,6 +118,8 @@ def predict_rank(lm, b: PromptBuilder, row: dict, key: str, index: int, calibrat
         if cf is not None and cf.input.strip():
             cf_prompt = b.prompt(demos, cf.input, reserve)
             rec["logprobs_cf"] = score_choices(lm.model, cf_prompt.ids, choice_ids, pad, cache=cf_cache)
+    if probe is not None:  # the longest choice plus a little room to show it is done
+        rec["open_answer"] = probe(prompt.ids, reserve + 4).text
     rec.update(shots=prompt.shots, shots_dropped=prompt.shots_dropped, truncated=prompt.truncated)
     rec["prompt_tokens"] = len(prompt.ids)
     return rec
@@ -185,6 +192,8 @@ class _TaskRun:
             "negatives": task.eval_negatives if task.is_rank else None,
             "max_new_tokens": None if task.is_rank else max_new,
         }
+        if task.is_rank and o.scope_probe:  # only then, so earlier caches stay valid
+            setting["scope_probe"] = o.scope_probe
         pfile = self.cache.open(task.name, template.id, setting)
         b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
                           demo_rows, demo_split, split, o.prefix_eos)  # fmt: skip
@@ -201,7 +210,8 @@ class _TaskRun:
                 batch = []
                 for i in todo[s : s + o.batch_size]:
                     if task.is_rank:
-                        rec = predict_rank(lm, b, rows[i], keys[i], i, o.calibrate, cf_cache)
+                        probe = self.gen() if i < o.scope_probe else None
+                        rec = predict_rank(lm, b, rows[i], keys[i], i, o.calibrate, cf_cache, probe)
                     else:
                         rec = predict_generation(self.gen(), b, rows[i], keys[i], i, max_new)
                     rec = {"key": keys[i], "h": hashes[i], **rec}

@@ -75,7 +75,11 @@ def findings(cells: list[dict], samples: int = 2000, seed: int = 0) -> list[dict
                         "task": t,
                         "a": a["score"],
                         "b": b["score"],
-                        "holds": a["score"] > b["score"],
+                        # The same statistic the bootstrap tests: the paired mean over examples (and
+                        # prompts). Medians over prompts can disagree with it on a near-tie.
+                        "holds": test["diff"] > 0
+                        if test and test["diff"] is not None
+                        else a["score"] > b["score"],
                         "bootstrap": test,
                     }
                 )

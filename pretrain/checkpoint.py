@@ -244,6 +244,33 @@ def write_model_config(step_dir: Path, cfg: ModelConfig) -> None:
     atomic_write_text(step_dir / MODEL_CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+def snapshot_tokenizer(
+    run_dir: Path, tokenizer_dir: str | os.PathLike | None, fingerprint: str | None
+) -> Path | None:
+    """Copy the tokenizer into the run dir once, at the start of a run; checkpoints copy that snapshot.
+
+    Copying from the source directory at each save would stamp a tokenizer rebuilt mid-run (a new corpus
+    build) onto weights trained with the old one. A snapshot already there must match `fingerprint`."""
+    if tokenizer_dir is None:
+        return None
+    snap = Path(run_dir) / TOKENIZER_DIR
+    if not snap.is_dir():
+        tmp = Path(run_dir) / f".tmp_{TOKENIZER_DIR}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(tokenizer_dir, tmp)
+        os.replace(tmp, snap)
+    if fingerprint:
+        from pretrain.tokenizer import Tokenizer
+
+        have = Tokenizer.load(snap).fingerprint()
+        if have != fingerprint:
+            raise CheckpointError(
+                f"{snap} holds tokenizer {have[:12]}, this run uses {fingerprint[:12]} ({tokenizer_dir}); "
+                "token ids would mean different things. Use another run_dir"
+            )
+    return snap
+
+
 def copy_tokenizer(step_dir: Path, tokenizer_dir: str | os.PathLike | None) -> None:
     if tokenizer_dir is not None:
         shutil.copytree(tokenizer_dir, step_dir / TOKENIZER_DIR, dirs_exist_ok=True)

@@ -135,6 +135,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             ckpt.clean_stale(self.ckpt_dir)
+            self.tokenizer_dir = ckpt.snapshot_tokenizer(
+                self.run_dir, self.tokenizer_dir, self._tokenizer_fingerprint
+            )
         self.env.barrier()
 
         seed_everything(cfg.seed)  # identical initial weights on every rank

@@ -79,3 +79,14 @@ def test_out_of_scope():
     assert not M.out_of_scope("上海", "generation", "北京是首都。")  # closed-book: only empty is out of scope
     assert M.out_of_scope("猴子", "cloze_generation", "啄木鸟 每天 工作")
     assert not math.isnan(M.f1_score("a", "a"))
+
+
+def test_outside_choices_accepts_a_choice_and_what_follows_it():
+    from eval.metrics import outside_choices
+
+    choices = ["蕴含", "矛盾", "中立"]
+    assert not outside_choices("蕴含", choices)
+    assert not outside_choices(" 矛盾。因为前一句说……", choices)  # goes on after the label
+    assert outside_choices("是的", choices)
+    assert outside_choices("", choices) and outside_choices("。", choices)
+    assert outside_choices("含", choices)  # part of a label is not a label

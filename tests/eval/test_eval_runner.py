@@ -198,3 +198,20 @@ def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_pat
         evaluate(tiny_lm, ["c3"], [0], **kw)
     with pytest.raises(UserError, match="unknown task 'ocnlii'"):
         evaluate(tiny_lm, ["ocnlii"], [0], **kw)
+
+
+def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp_path, data_dir):
+    from eval.metrics import outside_choices
+
+    bank = make_bank({"ocnli": OCNLI[:1]})
+    kw = dict(bank_dir=str(bank), cache_dir=str(tmp_path), progress=False, limit=6)
+    plain = evaluate(tiny_lm, ["ocnli"], [0], **kw)["tasks"]["ocnli"]["shots"]["0"]["prompts"][0]
+    assert plain["oos_rate"] is None and plain["oos_probed"] == 0  # rank scoring alone has no open answers
+    probed = evaluate(tiny_lm, ["ocnli"], [0], scope_probe=4, **kw)["tasks"]["ocnli"]["shots"]["0"]["prompts"][0]
+    recs = read_predictions(probed["predictions"])
+    opened = [r for r in recs.values() if "open_answer" in r]
+    assert len(opened) == 4 and probed["oos_probed"] == 4
+    expected = 100.0 * sum(outside_choices(r["open_answer"], r["choices"]) for r in opened) / 4
+    assert probed["oos_rate"] == expected
+    # the probe leaves rank scores alone, and its cache is its own
+    assert probed["score"] == plain["score"] and probed["predictions"] != plain["predictions"]

@@ -127,6 +127,11 @@ def test_paired_bootstrap_and_findings():
     ]
     (f,) = findings(cells)
     assert f["finding"] == "strong > WeLM zero-shot" and f["holds_on"] == 1
+    # A higher median over prompts with a lower paired mean (a near-tie) does not count as holding:
+    # "holds" and the bootstrap judge the same statistic.
+    cells[1]["per_example"] = [0, 0, 0, 0]
+    (f,) = findings(cells)
+    assert f["holds_on"] == 0 and f["rows"][0]["bootstrap"]["diff"] < 0
 
 
 def test_experiment_yaml_configs_load():

@@ -106,6 +106,19 @@ def test_deepspeed_zero1_fp32_one_process_matches_torch(data, single, tmp_path):
         assert torch.allclose(a, b, atol=1e-4), k
 
 
+def test_deepspeed_zero2_fp32_two_processes_match_torch(data, single, tmp_path):
+    run = tmp_path / "ds2p32"
+    run_pretrain(
+        data,
+        run,
+        "train.micro_batch_size=4",
+        "train.deepspeed.enabled=true",
+        "train.deepspeed.zero_stage=2",
+        nproc=2,
+    )
+    assert losses(run) == pytest.approx(losses(single), rel=1e-4)
+
+
 def test_deepspeed_zero2_bf16_one_process_exact_resume(data, tmp_path):
     run = tmp_path / "ds2"
     sets = ("train.micro_batch_size=8", "train.deepspeed.enabled=true", "train.deepspeed.zero_stage=2",

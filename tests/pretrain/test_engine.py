@@ -333,3 +333,28 @@ def test_cli_prints_one_line_errors(tmp_path, capsys):
     assert err.count("\n") == 0 and "unknown key 'total_step'; did you mean 'total_steps'" in err
     assert main(["pretrain", "--config", str(REPO / "configs/pretrain/tiny.yaml"), "--print-config"]) == 0
     assert "# parameters:" in capsys.readouterr().out
+
+
+def test_tokenizer_snapshot_survives_a_rebuilt_source(markov, small_tokenizer, mixed_texts, tmp_path):
+    """A corpus rebuilt mid-run replaces the source tokenizer; checkpoints keep the one the run started with."""
+    import shutil
+
+    from pretrain.tokenizer import Tokenizer, train_tokenizer
+
+    tok_dir = tmp_path / "tok"
+    small_tokenizer.save(tok_dir)
+    run = tmp_path / "run"
+    cfg = trainer_cfg(run, total_steps=6, checkpoint={"every": 3, "keep_last": 2})
+    trainer = Trainer(cfg, MODEL, make_source(markov, cfg), tokenizer_dir=tok_dir,
+                      tokenizer_fingerprint=small_tokenizer.fingerprint())  # fmt: skip
+    other = train_tokenizer(mixed_texts, tmp_path / "tok2", vocab_size=2500, seed=1, character_coverage=0.99)
+    shutil.rmtree(tok_dir)
+    other.save(tok_dir)
+    trainer.fit()
+    for _, step_dir in ckpt.list_checkpoints(run / "checkpoints"):
+        assert Tokenizer.load(step_dir / "tokenizer").fingerprint() == small_tokenizer.fingerprint()
+    # The snapshot is checked against the fingerprint a later run claims.
+    (run / "checkpoints").rename(tmp_path / "moved")
+    with pytest.raises(ckpt.CheckpointError, match=r"holds tokenizer .* token ids would mean different"):
+        Trainer(cfg, MODEL, make_source(markov, cfg), tokenizer_dir=tok_dir,
+                tokenizer_fingerprint=other.fingerprint())  # fmt: skip
