@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pretrain.atomic import atomic_write_text
@@ -78,7 +78,11 @@ def _pools(cfg: FinetuneConfig, tasks: list[str], bank, split_of) -> list:
 def _sources(cfg: FinetuneConfig, tok, seq_len: int, pools, seed: int, shards=None) -> FinetuneBatches:
     sampler = MultitaskSampler(pools, tok, SamplerConfig(**{**cfg.sampler.__dict__, "seed": seed}))
     packer = Packer(sampler, PackingConfig(seq_len=seq_len, **cfg.packing.__dict__), tok.eos_id, tok.pad_id)
-    batch = BatchConfig(**{**cfg.batch.__dict__, "batch_size": cfg.train.micro_batch_size, "seed": seed})
+    # Without shards (the validation batches) there is no pretraining mix: validation measures the tasks.
+    warmup = cfg.batch.warmup if shards is not None else replace(cfg.batch.warmup, steps=0)
+    batch = BatchConfig(
+        **{**cfg.batch.__dict__, "batch_size": cfg.train.micro_batch_size, "seed": seed, "warmup": warmup}
+    )
     return FinetuneBatches(packer, batch, seq_len, tok.eos_id, shards)
 
 

@@ -71,3 +71,23 @@ def test_leakage_above_threshold_stops_before_training(tiny_base, tmp_path):
     with pytest.raises(UserError, match="leakage above the threshold"):
         run_finetune(cfg)
     assert not (tmp_path / "strong" / "checkpoints").exists()
+
+
+def test_warmup_mixes_pretraining_text_into_training_only(tiny_base, task_tokenizer, tmp_path):
+    """The paper's warm-up: early batches carry pretraining text; validation batches never do."""
+    from dataclasses import replace
+
+    from pretrain.engine.synthetic import write_text_shards
+    from weprompt.data import load_split
+    from weprompt.finetune_data import BatchConfig, WarmupMixConfig
+
+    base, bank = tiny_base
+    texts = [r["text"] for r in load_split("chnsenticorp", "train").select(range(300))]
+    shards = write_text_shards(tmp_path / "shards", task_tokenizer, texts)
+    cfg = _cfg(base, bank, tmp_path, "strong")
+    cfg.batch = BatchConfig(warmup=WarmupMixConfig(steps=2, start_fraction=0.5, shards=str(shards)))
+    cfg.train = replace(cfg.train, total_steps=4)
+    run_finetune(cfg)
+    logged = [json.loads(x) for x in (tmp_path / "strong" / "train_log.jsonl").read_text().splitlines()]
+    fractions = [r["pretrain_fraction"] for r in logged if r.get("kind") == "train"]
+    assert fractions[0] == 0.5 and fractions[-1] == 0.0
