@@ -197,15 +197,26 @@ def compute(names: Sequence[str], predictions: Sequence[str], references: Sequen
 EXTRACTIVE_TYPES = frozenset({"extractive_qa", "cloze_generation"})
 
 
+def _leading_answer(text: str) -> str:
+    """The answer's first piece: leading blanks and punctuation skipped, then up to the next one."""
+    out: list[str] = []
+    for ch in text:
+        stop = ch.isspace() or unicodedata.category(ch).startswith("P")
+        if stop and out:
+            break
+        if not stop:
+            out.append(ch)
+    return "".join(out)
+
+
 def outside_choices(prediction: str, choices: Sequence[str]) -> bool:
     """An open (generated) answer to a classification prompt that names none of its answer choices.
 
-    In scope: the normalised answer equals a normalised choice or begins with one (a model may go on
-    after the label, e.g. "蕴含。因为……"). Used by the scope probe (eval option `scope_probe`)."""
-    pred = normalize(prediction)
-    if not pred:
-        return True
-    return not any(c and pred.startswith(c) for c in (normalize(x) for x in choices))
+    In scope: the normalised answer, or its first piece up to a blank or punctuation mark, equals a
+    normalised choice ("矛盾。因为……" and "A. 因为" name a choice; "蕴含关系" and "10" for choice "1" do
+    not). Used by the scope probe (eval option `scope_probe`)."""
+    wanted = {normalize(x) for x in choices} - {""}
+    return not ({normalize(prediction), normalize(_leading_answer(prediction))} & wanted)
 
 
 def out_of_scope(prediction: str, task_type: str, passage: str | None) -> bool:

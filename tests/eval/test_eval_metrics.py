@@ -90,3 +90,5 @@ def test_outside_choices_accepts_a_choice_and_what_follows_it():
     assert outside_choices("是的", choices)
     assert outside_choices("", choices) and outside_choices("。", choices)
     assert outside_choices("含", choices)  # part of a label is not a label
+    assert outside_choices("蕴含关系", choices)  # nor is a longer word that starts with one
+    assert not outside_choices("A. 10", ["A", "B", "C"]) and outside_choices("10", ["1", "2", "3"])
