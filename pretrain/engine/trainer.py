@@ -38,6 +38,7 @@ from pretrain.engine.logger import JsonlLogger, plot_curves
 from pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
 from pretrain.engine.optim import lr_at
 from pretrain.engine.precision import autocast
+from pretrain.engine.resume import check_same_shape, find_resume
 from pretrain.engine.state import (
     TrainerState,
     load_rank_state,
@@ -75,32 +76,6 @@ class TrainResult:
     stopped_early: bool = False  # the time budget (max_train_minutes) ran out before total_steps
 
 
-# Shape fields: a resume may not change these (dropout may change).
-SHAPE_FIELDS = (
-    "vocab_size",
-    "n_layer",
-    "n_head",
-    "d_model",
-    "context_length",
-    "ffn_mult",
-    "tie_embeddings",
-    "bias",
-)
-
-
-def check_same_shape(old: ModelConfig, new: ModelConfig, where: Path) -> None:
-    diff = [
-        f"{f} {getattr(old, f)} -> {getattr(new, f)}"
-        for f in SHAPE_FIELDS
-        if getattr(old, f) != getattr(new, f)
-    ]
-    if diff:
-        raise ckpt.CheckpointError(
-            f"the model in {where} has a different shape ({'; '.join(diff)}); resuming would not fit. "
-            "Use another run_dir (init_from can start it from weights of the same shape)"
-        )
-
-
 class Trainer:
     def __init__(
         self,
@@ -130,7 +105,7 @@ class Trainer:
         if cfg.flush_denormal:
             torch.set_flush_denormal(True)
         self.env = env or setup(cfg.deepspeed.enabled)
-        resume_from = self._find_resume()  # validated before anything is written
+        resume_from = find_resume(cfg, model_config, self.env.world_size, tokenizer_fingerprint)  # before any write
         if self.env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -173,44 +148,6 @@ class Trainer:
             )
 
     # -- setup -------------------------------------------------------------------------------------
-
-    def _find_resume(self) -> Path | None:
-        mode = self.cfg.checkpoint.resume
-        existing = ckpt.list_checkpoints(self.ckpt_dir)
-        if mode == "never":
-            if existing:
-                raise UserError(
-                    f"{self.ckpt_dir} already holds checkpoints (newest: step {existing[-1][0]}); set "
-                    "checkpoint.resume=auto to continue that run, or choose another run_dir"
-                )
-            return None
-        if mode == "auto":
-            target = ckpt.latest_checkpoint(self.ckpt_dir) or (existing[-1][1] if existing else None)
-        else:
-            target = ckpt.resolve(mode)
-        if target is None:
-            return None
-        if self.cfg.checkpoint.verify:
-            ckpt.verify(target, hashes=True)
-        check_same_shape(ckpt.read_model_config(target), self.model_config, target)
-        state = TrainerState.read(target)
-        if state.backend != ("deepspeed" if self.cfg.deepspeed.enabled else "torch"):
-            raise ckpt.CheckpointError(
-                f"{target} was written by the {state.backend} backend; resume it with deepspeed.enabled="
-                f"{str(state.backend == 'deepspeed').lower()} (or start a new run with init_from)"
-            )
-        mine = self._tokenizer_fingerprint
-        if state.tokenizer_fingerprint and mine and state.tokenizer_fingerprint != mine:
-            raise ckpt.CheckpointError(
-                f"{target} was trained with tokenizer {state.tokenizer_fingerprint[:12]}, this run uses "
-                f"{mine[:12]}; token ids would mean different things. Use another run_dir"
-            )
-        if state.world_size != self.env.world_size:
-            raise ckpt.CheckpointError(
-                f"{target} was written by {state.world_size} rank(s), this run has {self.env.world_size}; "
-                "an exact resume needs the same number (or start a new run with init_from)"
-            )
-        return target
 
     def _init_weights(self, model: nn.Module, path: str) -> None:
         step_dir = ckpt.resolve(path)

@@ -1,0 +1,80 @@
+"""Where a run resumes from, and the checks that a checkpoint fits the run before anything is written:
+the same model shape, backend, tokenizer and number of ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pretrain import checkpoint as ckpt
+from pretrain.engine.config import TrainerConfig
+from pretrain.engine.state import TrainerState
+from pretrain.errors import UserError
+from pretrain.model import ModelConfig
+
+# A resume may not change these (dropout may change).
+SHAPE_FIELDS = (
+    "vocab_size",
+    "n_layer",
+    "n_head",
+    "d_model",
+    "context_length",
+    "ffn_mult",
+    "tie_embeddings",
+    "bias",
+)
+
+
+def check_same_shape(old: ModelConfig, new: ModelConfig, where: Path) -> None:
+    diff = [
+        f"{f} {getattr(old, f)} -> {getattr(new, f)}"
+        for f in SHAPE_FIELDS
+        if getattr(old, f) != getattr(new, f)
+    ]
+    if diff:
+        raise ckpt.CheckpointError(
+            f"the model in {where} has a different shape ({'; '.join(diff)}); resuming would not fit. "
+            "Use another run_dir (init_from can start it from weights of the same shape)"
+        )
+
+
+def find_resume(
+    cfg: TrainerConfig, model_config: ModelConfig, world_size: int, tokenizer_fingerprint: str | None
+) -> Path | None:
+    """The checkpoint this run resumes from (None: a fresh start), checked to fit before anything is written."""
+    mode = cfg.checkpoint.resume
+    ckpt_dir = Path(cfg.checkpoint_dir)
+    existing = ckpt.list_checkpoints(ckpt_dir)
+    if mode == "never":
+        if existing:
+            raise UserError(
+                f"{ckpt_dir} already holds checkpoints (newest: step {existing[-1][0]}); set "
+                "checkpoint.resume=auto to continue that run, or choose another run_dir"
+            )
+        return None
+    if mode == "auto":
+        target = ckpt.latest_checkpoint(ckpt_dir) or (existing[-1][1] if existing else None)
+    else:
+        target = ckpt.resolve(mode)
+    if target is None:
+        return None
+    if cfg.checkpoint.verify:
+        ckpt.verify(target, hashes=True)
+    check_same_shape(ckpt.read_model_config(target), model_config, target)
+    state = TrainerState.read(target)
+    if state.backend != ("deepspeed" if cfg.deepspeed.enabled else "torch"):
+        raise ckpt.CheckpointError(
+            f"{target} was written by the {state.backend} backend; resume it with deepspeed.enabled="
+            f"{str(state.backend == 'deepspeed').lower()} (or start a new run with init_from)"
+        )
+    mine = tokenizer_fingerprint
+    if state.tokenizer_fingerprint and mine and state.tokenizer_fingerprint != mine:
+        raise ckpt.CheckpointError(
+            f"{target} was trained with tokenizer {state.tokenizer_fingerprint[:12]}, this run uses "
+            f"{mine[:12]}; token ids would mean different things. Use another run_dir"
+        )
+    if state.world_size != world_size:
+        raise ckpt.CheckpointError(
+            f"{target} was written by {state.world_size} rank(s), this run has {world_size}; "
+            "an exact resume needs the same number (or start a new run with init_from)"
+        )
+    return target
