@@ -2,7 +2,7 @@ import pytest
 from testutil import requires_data
 
 from weprompt.catalog import load_catalog
-from weprompt.leakage import example_text, leakage_report, ngrams
+from weprompt.leakage import example_ngrams, example_text, leakage_report, ngrams
 from weprompt.splits import SplitError, build_split
 from weprompt.templates import Template, TemplateCollection
 
@@ -93,6 +93,20 @@ def test_split_fingerprints_and_template_ids():
 def test_ngrams_ignore_whitespace_and_ids():
     assert ngrams("一二三 四五", 3) == ngrams("一二三四五", 3)
     assert "Q_1" not in example_text({"id": "Q_1", "text": "正文", "answers": {"text": ["甲"]}})
+
+
+def test_ngrams_stay_inside_one_field_and_skip_labels():
+    row = {"title": "德云社停演非上级命令属自发行为", "label_name": "entertainment"}
+    assert example_ngrams(row, 13) == ngrams("德云社停演非上级命令属自发行为", 13)
+    # two short fields never make a 13-gram together
+    assert not example_ngrams({"sentence1": "一二三四五六七", "sentence2": "八九十甲乙丙"}, 13)
+
+
+def test_shared_label_names_are_not_leakage():
+    # THUCNews titles and TNEWS share label names ('entertainment' in 'news_entertainment'); that
+    # flagged 7.7 % of THUCNews as leaking into TNEWS before labels were skipped.
+    report = leakage_report(CAT, ["tnews"], ["thucnews_title"], sample=300)
+    assert report.per_task["thucnews_title"]["rate"] < 0.01 and not report.errors
 
 
 def test_leakage_detects_copied_eval_examples():
