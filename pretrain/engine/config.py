@@ -58,7 +58,8 @@ class SpikeConfig:
     enabled: bool = True
     window: int = 50  # moving average over the last `window` accepted step losses
     min_history: int = 20  # no detection before this many losses are in the window
-    threshold: float = 1.5  # spike: loss > threshold × moving average (or non-finite loss)
+    threshold: float = 1.5  # spike: loss > threshold × moving average (or non-finite loss) ...
+    min_sigmas: float = 4.0  # ... and > moving average + min_sigmas × moving std (0: ratio rule alone)
     rollback_steps: int = 100  # go back to the newest checkpoint at least this many steps before the spike
     skip_batches: int = 200  # then skip this many optimizer-step batches of data
     lr_factor: float = 0.5  # and multiply the learning rate by this (cumulative over events)

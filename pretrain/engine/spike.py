@@ -2,9 +2,14 @@
 
 The paper restarted by hand from a checkpoint about 100 steps before a spike, skipped the next 200
 batches and lowered the learning rate (PaLM did the same). Here the trainer does it by itself: the
-detector flags a step whose loss is non-finite or above `threshold` × the moving average of the last
-`window` accepted losses; the trainer then rolls back, skips, lowers the learning rate, resets the loss
+detector flags a step whose loss is non-finite, or above both `threshold` × the moving average of the
+last `window` accepted losses and that average plus `min_sigmas` moving standard deviations; the trainer then rolls back, skips, lowers the learning rate, resets the loss
 scale and appends one JSON line per event to `<run>/spike_events.jsonl`.
+
+Why the standard-deviation condition: a pretraining loss is smooth, so 1.5 x its average is far outside
+its spread and the ratio decides. A fine-tuning loss on target tokens only swings from 1.5 to 6 between
+batches of a few label tokens each; the ratio alone called those swings spikes and rolled a single-task
+run back to its base four times in 200 steps. A spike has to be unusual for the stream it is in.
 """
 
 from __future__ import annotations
@@ -30,13 +35,23 @@ class SpikeDetector:
     def moving_average(self) -> float | None:
         return sum(self.history) / len(self.history) if self.history else None
 
+    @property
+    def moving_std(self) -> float | None:
+        avg = self.moving_average
+        if avg is None:
+            return None
+        return math.sqrt(sum((x - avg) ** 2 for x in self.history) / len(self.history))
+
     def check(self, loss: float) -> str | None:
         """The reason `loss` is a spike, or None. Does not record the loss (see `accept`)."""
         if not math.isfinite(loss):
             return f"non-finite loss ({loss})"
-        avg = self.moving_average
-        if avg is not None and len(self.history) >= self.cfg.min_history and loss > self.cfg.threshold * avg:
-            return f"loss {loss:.4f} > {self.cfg.threshold:g} x moving average {avg:.4f}"
+        if len(self.history) < self.cfg.min_history:
+            return None
+        avg, std = self.moving_average, self.moving_std
+        if loss > self.cfg.threshold * avg and loss > avg + self.cfg.min_sigmas * std:
+            return (f"loss {loss:.4f} > {self.cfg.threshold:g} x moving average {avg:.4f} "
+                    f"and > average + {self.cfg.min_sigmas:g} x moving std {std:.4f}")  # fmt: skip
         return None
 
     def accept(self, loss: float) -> None:

@@ -37,6 +37,20 @@ def test_detector_rules():
     assert d2.moving_average == d.moving_average
 
 
+def test_noisy_loss_is_not_a_spike():
+    # Target-only fine-tuning losses of a real single-task run (ChnSentiCorp, batch 8): the ratio rule alone
+    # flagged 5.82 at an average of 3.66 and rolled the run back to its base.
+    noisy = [6.48, 6.16, 3.19, 1.93, 1.58, 3.44, 5.15, 2.1, 4.7, 1.8]
+    d = SpikeDetector(SpikeConfig(window=10, min_history=5, threshold=1.5))
+    for x in noisy:
+        d.accept(x)
+    assert d.check(5.82) is None
+    assert "moving std" in d.check(15.0)  # a real spike is still one
+    ratio_only = SpikeDetector(SpikeConfig(window=10, min_history=5, threshold=1.5, min_sigmas=0.0))
+    ratio_only.load_state_dict(d.state_dict())
+    assert ratio_only.check(5.82) is not None
+
+
 def test_rollback_choice():
     assert choose_rollback([0, 50, 100, 150, 200], 230, 100) == 100  # newest at least 100 steps back
     assert choose_rollback([150, 200], 230, 100) == 150  # none far enough: the oldest before the spike
