@@ -87,7 +87,8 @@ class TrainerConfig:
     micro_batch_size: int = 8  # sequences per rank per micro-step
     grad_accum: int = 1  # micro-steps per optimizer step
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    max_train_minutes: float | None = None  # stop early (checkpoint, eval, summary) past this much training time
+    # Stop early (checkpoint, eval, summary) past this much training time.
+    max_train_minutes: float | None = None
     init_from: str | None = None  # a checkpoint (or run dir) to take the weights from; fresh optimizer
     num_threads: int | None = None  # torch intra-op threads (CPU); None = torch's default
     flush_denormal: bool = True  # CPU: tiny Adam moments as denormals slow every pass several times

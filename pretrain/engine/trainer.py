@@ -105,7 +105,8 @@ class Trainer:
         if cfg.flush_denormal:
             torch.set_flush_denormal(True)
         self.env = env or setup(cfg.deepspeed.enabled)
-        resume_from = find_resume(cfg, model_config, self.env.world_size, tokenizer_fingerprint)  # before any write
+        # Before any write: a refused resume must leave the run dir as it was.
+        resume_from = find_resume(cfg, model_config, self.env.world_size, tokenizer_fingerprint)
         if self.env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -337,7 +338,8 @@ class Trainer:
                 if budget_s < float("inf") and step < cfg.total_steps and self._elapsed() >= budget_s:
                     stopped_early = True
                     if env.is_main:
-                        bar.write(f"time budget of {cfg.max_train_minutes:g} min reached at step {step}; stopping")
+                        minutes = cfg.max_train_minutes
+                        bar.write(f"time budget of {minutes:g} min reached at step {step}; stopping")
                         self.logger.log({"kind": "stop", "step": step, "reason": "max_train_minutes"})
                     break
         except KeyboardInterrupt:

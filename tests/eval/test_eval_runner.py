@@ -207,7 +207,8 @@ def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp
     kw = dict(bank_dir=str(bank), cache_dir=str(tmp_path), progress=False, limit=6)
     plain = evaluate(tiny_lm, ["ocnli"], [0], **kw)["tasks"]["ocnli"]["shots"]["0"]["prompts"][0]
     assert plain["oos_rate"] is None and plain["oos_probed"] == 0  # rank scoring alone has no open answers
-    probed = evaluate(tiny_lm, ["ocnli"], [0], scope_probe=4, **kw)["tasks"]["ocnli"]["shots"]["0"]["prompts"][0]
+    probed_run = evaluate(tiny_lm, ["ocnli"], [0], scope_probe=4, **kw)
+    probed = probed_run["tasks"]["ocnli"]["shots"]["0"]["prompts"][0]
     recs = read_predictions(probed["predictions"])
     opened = [r for r in recs.values() if "open_answer" in r]
     assert len(opened) == 4 and probed["oos_probed"] == 4
