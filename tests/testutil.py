@@ -18,3 +18,29 @@ def _shared_data() -> Path | None:
 
 SHARED_DATA = _shared_data()
 requires_data = pytest.mark.skipif(SHARED_DATA is None, reason="../shared/data is not present")
+
+
+def tiny_finetune_config(base, bank, run_dir, *, test_tasks=("ocnli",), split="strong", steps=3, batch=2,
+                         max_lr=1e-4, warmup=1, **kw):  # fmt: skip
+    """A FinetuneConfig for the session's tiny base: small blocks, one validation batch, quiet logging."""
+    from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
+    from weprompt.finetune import FinetuneConfig
+    from weprompt.sampler import SamplerConfig
+
+    return FinetuneConfig(
+        base=str(base),
+        test_tasks=list(test_tasks),
+        split=split,
+        bank_dir=str(bank),
+        val_batches=1,
+        sampler=SamplerConfig(block=32),
+        train=TrainerConfig(
+            run_dir=str(run_dir),
+            total_steps=steps,
+            micro_batch_size=batch,
+            optim=OptimConfig(max_lr=max_lr, warmup_steps=warmup),
+            checkpoint=CheckpointConfig(every=0),
+            logging=LoggingConfig(every=1, progress=False, plot=False),
+        ),
+        **kw,
+    )

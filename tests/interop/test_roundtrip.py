@@ -4,7 +4,7 @@ import json
 
 import torch
 from safetensors.torch import load_file
-from testutil import requires_data
+from testutil import requires_data, tiny_finetune_config
 
 from pretrain import checkpoint as ckpt
 from pretrain.hf.export import export_checkpoint
@@ -53,29 +53,13 @@ def test_imported_checkpoint_loads_for_evaluation(exported, tmp_path):
 @requires_data
 def test_weprompt_finetune_from_imported_base_then_export(exported, tiny_base, tmp_path):
     """A base from a transformers directory → WePrompt fine-tuning → export with the split in the card."""
-    from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
-    from weprompt.finetune import FinetuneConfig, LeakageConfig, run_finetune
-    from weprompt.sampler import SamplerConfig
+    from weprompt.finetune import LeakageConfig, run_finetune
 
     _step_dir, hf_dir = exported
     _base, bank = tiny_base
     import_hf(hf_dir, tmp_path / "imported")
-    cfg = FinetuneConfig(
-        base=str(tmp_path / "imported"),
-        test_tasks=["ocnli"],
-        split="strong",
-        bank_dir=str(bank),
-        val_batches=1,
-        sampler=SamplerConfig(block=32),
-        leakage=LeakageConfig(sample=20),
-        train=TrainerConfig(
-            run_dir=str(tmp_path / "ft"),
-            total_steps=1,
-            micro_batch_size=2,
-            optim=OptimConfig(max_lr=1e-4, warmup_steps=1),
-            checkpoint=CheckpointConfig(every=0),
-            logging=LoggingConfig(every=1, progress=False, plot=False),
-        ),
+    cfg = tiny_finetune_config(
+        tmp_path / "imported", bank, tmp_path / "ft", steps=1, leakage=LeakageConfig(sample=20)
     )
     summary = run_finetune(cfg)
     assert summary["steps"] == 1

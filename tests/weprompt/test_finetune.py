@@ -3,35 +3,16 @@
 import json
 
 import pytest
-from testutil import requires_data
+from testutil import requires_data, tiny_finetune_config
 
-from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
 from pretrain.errors import UserError
-from weprompt.finetune import FinetuneConfig, run_finetune
-from weprompt.sampler import SamplerConfig
+from weprompt.finetune import run_finetune
 
 pytestmark = requires_data
 
 
 def _cfg(base, bank, tmp_path, split, **kw):
-    return FinetuneConfig(
-        base=str(base),
-        test_tasks=["ocnli"],
-        split=split,
-        bank_dir=str(bank),
-        val_batches=1,
-        sampler=SamplerConfig(block=32),
-        leakage=kw.pop("leakage", None) or FinetuneConfig().leakage,
-        train=TrainerConfig(
-            run_dir=str(tmp_path / split),
-            total_steps=3,
-            micro_batch_size=2,
-            optim=OptimConfig(max_lr=1e-4, warmup_steps=1),
-            checkpoint=CheckpointConfig(every=0),
-            logging=LoggingConfig(every=1, progress=False, plot=False),
-        ),
-        **kw,
-    )
+    return tiny_finetune_config(base, bank, tmp_path / split, split=split, **kw)
 
 
 def test_strong_and_weak_finetune_end_to_end(tiny_base, tmp_path):

@@ -14,12 +14,10 @@ import gzip
 import json
 import random
 
-from testutil import requires_data
+from testutil import requires_data, tiny_finetune_config
 
 from eval.runner import evaluate
-from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
-from weprompt.finetune import FinetuneConfig, PackingOptions, run_finetune
-from weprompt.sampler import SamplerConfig
+from weprompt.finetune import PackingOptions, run_finetune
 
 pytestmark = requires_data
 
@@ -54,24 +52,9 @@ def test_single_task_finetune_learns_a_planted_label(tiny_base, tmp_path):
     data = tmp_path / "data"
     _write(data / "chnsenticorp" / "train.jsonl.gz", _rows(600, rng))
     _write(data / "chnsenticorp" / "validation.jsonl.gz", _rows(60, rng))
-    cfg = FinetuneConfig(
-        base=str(base),
-        test_tasks=["chnsenticorp"],
-        split="single",
-        bank_dir=str(bank),
-        data_dir=str(data),
-        val_batches=1,
-        sampler=SamplerConfig(block=32),
-        packing=PackingOptions(loss_on="targets"),
-        train=TrainerConfig(
-            run_dir=str(tmp_path / "single"),
-            total_steps=200,
-            micro_batch_size=8,
-            optim=OptimConfig(max_lr=1e-2, warmup_steps=5),
-            checkpoint=CheckpointConfig(every=0),
-            logging=LoggingConfig(every=10, progress=False, plot=False),
-        ),
-    )
+    cfg = tiny_finetune_config(base, bank, tmp_path / "single", test_tasks=["chnsenticorp"], split="single",
+                               steps=200, batch=8, max_lr=1e-2, warmup=5, data_dir=str(data),
+                               packing=PackingOptions(loss_on="targets"))  # fmt: skip
     summary = run_finetune(cfg)
     kw = dict(limit=60, bank_dir=str(bank), data_dir=str(data), progress=False, calibrate=False)
     before = _accuracy(evaluate(str(base), ["chnsenticorp"], [0], cache_dir=str(tmp_path / "c0"), **kw))
