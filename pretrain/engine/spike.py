@@ -3,8 +3,9 @@
 The paper restarted by hand from a checkpoint about 100 steps before a spike, skipped the next 200
 batches and lowered the learning rate (PaLM did the same). Here the trainer does it by itself: the
 detector flags a step whose loss is non-finite, or above both `threshold` × the moving average of the
-last `window` accepted losses and that average plus `min_sigmas` moving standard deviations; the trainer then rolls back, skips, lowers the learning rate, resets the loss
-scale and appends one JSON line per event to `<run>/spike_events.jsonl`.
+last `window` accepted losses and that average plus `min_sigmas` moving standard deviations; the
+trainer then rolls back, skips, lowers the learning rate, resets the loss scale and appends one JSON
+line per event to `<run>/spike_events.jsonl`.
 
 Why the standard-deviation condition: a pretraining loss is smooth, so 1.5 x its average is far outside
 its spread and the ratio decides. A fine-tuning loss on target tokens only swings from 1.5 to 6 between
