@@ -4,11 +4,14 @@ Per prompt: the task's catalog metrics (first = primary); for rank tasks the acc
 scoring rule (`mean` is the primary rule); the out-of-scope rate: for generation, answers the task's
 format rules out; for rank tasks only with the scope probe (open answers naming no choice), else None. Examples the template could not render are not scored; they are counted and reported.
 Per task and shot setting, over its prompts: median, quartiles, IQR, mean, worst and best prompt.
+Trivial baselines of one prompt's scored records (`baselines`): chance and majority class, in the
+task's metric, for the Table-6 report.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -94,3 +97,59 @@ def summarize(prompts: Sequence[dict], metric: str) -> dict:
         "worst": {"template_id": worst["template_id"], "name": worst["name"], "score": worst["score"]},
         "best": {"template_id": best["template_id"], "name": best["name"], "score": best["score"]},
     }
+
+
+def _answer_key(rec: dict, index: int, task_type: str) -> str | int:
+    """What a constant predictor repeats: the label text for classification (the gold and its
+    negatives vary per example, the label does not), the position for multiple choice."""
+    return rec["choices"][index] if task_type == "classification" else index
+
+
+def _shown(key: str | int) -> str:
+    return key if isinstance(key, str) else f"choice {key + 1}"
+
+
+def _predicted(rec: dict) -> int:
+    return argmax(rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE])
+
+
+def _constant_answer(rec: dict, key: str | int) -> str:
+    if isinstance(key, str):
+        return key
+    return rec["choices"][key] if key < len(rec["choices"]) else ""
+
+
+def baselines(kind: str, task_type: str, metric: str, records: Sequence[dict]) -> dict:
+    """Chance and majority-class baselines (0-100, in `metric`) over one prompt's scored records.
+
+    - chance: rank tasks scored by accuracy only, the mean of 1 / number of scored choices (so 1/3
+      for NLI, 1/4 for TNEWS/IFLYTEK's gold + 3 negatives, per example for multiple choice); None else;
+    - majority: `metric` of always giving the most frequent gold answer of these records (label for
+      classification, position for multiple choice, first reference for generation);
+    - constant: whether the model gave one and the same answer to every record (a degenerate prompt
+      scores exactly that answer's share), and constant_answer: that answer.
+    """
+    out: dict = dict.fromkeys(("chance", "majority", "majority_answer", "constant_answer"))
+    out["constant"] = False
+    if not records:
+        return out
+    if kind == "rank":
+        gold = [_answer_key(r, r["gold"], task_type) for r in records]
+        top = Counter(gold).most_common(1)[0][0]
+        preds = [_constant_answer(r, top) for r in records]
+        refs = [[r["choices"][r["gold"]]] for r in records]
+        if metric == "accuracy":
+            out["chance"] = 100.0 * statistics.fmean(1.0 / len(r["choices"]) for r in records)
+        picks = {_answer_key(r, _predicted(r), task_type) for r in records}
+        out["majority_answer"] = _shown(top)
+    else:
+        refs = [r["references"] for r in records]
+        top = Counter(r[0] for r in refs).most_common(1)[0][0]
+        preds = [top] * len(records)
+        picks = {r["prediction"] for r in records}
+        out["majority_answer"] = top
+    if metric in M.METRICS:
+        out["majority"] = M.compute([metric], preds, refs)[metric]
+    if len(picks) == 1:
+        out["constant"], out["constant_answer"] = True, _shown(picks.pop())
+    return out

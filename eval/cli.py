@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cache-dir", default="runs/eval_cache", help="prediction cache (default runs/eval_cache)"
     )
-    p.add_argument("--out", help="results dir (default runs/eval/<model hash>)")
+    p.add_argument(
+        "--out",
+        help="results dir (default runs/eval/<model hash>/<tasks>-k<shots>-n<limit>-<settings hash>, one per "
+        "setting); a dir holding results of other settings is refused",
+    )
     p.add_argument("--bank-dir", help="prompt bank dir (default: the installed prompt_bank/)")
     p.add_argument("--data-dir", help="task data dir (default: $WEPROMPT_DATA_DIR, then ../shared/data)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -49,9 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval import report
+    from dataclasses import asdict
+
+    from eval import modelio, report
     from eval.runner import EvalOptions, evaluate
     from pretrain.errors import UserError
+    from weprompt.bank import bank_catalog
 
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
@@ -78,9 +85,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         extra={"argv": sys.argv[1:]},
     )
-    results = evaluate(args.model, tasks, shots, options=opts, tokenizer_dir=args.tokenizer)
-    out = args.out or f"runs/eval/{results['model']['hash'][:12]}"
-    js, md = report.save(results, out)
+    lm = modelio.load(args.model, args.tokenizer)
+    names = tasks or [t.name for t in bank_catalog(args.bank_dir).eval_tasks()]
+    settings = report.result_settings(lm.describe(), names, shots, asdict(opts))
+    out = args.out or report.results_dir("runs/eval", settings)
+    report.check_results_dir(out, settings)  # before any work
+    results = evaluate(lm, tasks, shots, options=opts)
+    js, md = report.save(results, out, settings)
     report.print_summary(results)
     print(f"results: {js}\ntable:   {md}\n({results['seconds']:.0f} s)")
     return 0

@@ -9,24 +9,40 @@ model holding out all of them): cheaper, but not the paper's weak setting — th
 
 Resumable: a finished training unit (its `finetune_summary.json`) is not retrained, an interrupted
 one resumes from its last checkpoint (the engine's `resume: auto`), and evaluation reuses the
-prediction cache. A run directory made by a different config is refused.
+prediction cache. A run directory made by a different config is refused. Each unit records the
+inputs it was built from (`inputs.json`: the base's weights and tokenizer, its fine-tuning config,
+the warm-up shards); a unit whose inputs changed (a rebuilt base, new shards) is retrained, and an
+evaluation whose model or settings changed is redone, each with a warning naming what changed.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import logging
+import shutil
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from eval.report import describe_changes, input_changes
 from pretrain.atomic import atomic_write_text
 from pretrain.config import from_dict, to_dict
 from pretrain.errors import UserError
 from weprompt.catalog import Catalog
 from weprompt.finetune import FinetuneConfig
+
+log = logging.getLogger(__name__)
+
+INPUTS_FILE = "inputs.json"
+INPUTS_KEY = "experiment_inputs"  # in evals/<tag>.json: the model and settings it was evaluated with
+# Training settings that change neither the weights nor what they mean: not compared on reuse.
+VOLATILE_TRAIN_KEYS = ("logging", "num_threads", "checkpoint", "eval", "max_train_minutes", "flush_denormal")
 
 MODES = (
     "welm_zero_shot",
@@ -145,13 +161,72 @@ def _check_run_dir(cfg: ExperimentConfig) -> None:
         atomic_write_text(saved, yaml.safe_dump(mine, allow_unicode=True, sort_keys=False))
 
 
-def train_unit(cfg: ExperimentConfig, unit: Unit) -> Path:
-    from weprompt.finetune import run_finetune
+# -- what a stage was built from ---------------------------------------------------------------------
 
-    run_dir = cfg.out / "models" / unit.name
-    done = run_dir / "finetune_summary.json"
-    if done.exists():
-        return run_dir
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def checkpoint_identity(path: str | Path) -> dict:
+    """What depends on a checkpoint: the sha256 of its weights and its tokenizer's fingerprint."""
+    from pretrain import checkpoint as ckpt
+
+    step = ckpt.resolve(path)
+    manifest = step / ckpt.MANIFEST_FILE
+    files = ckpt.read_json(manifest)["files"] if manifest.is_file() else {}
+    weights = files.get(ckpt.MODEL_FILE, {}).get("sha256")
+    if weights is None and (step / ckpt.MODEL_FILE).is_file():
+        weights = _file_sha256(step / ckpt.MODEL_FILE)
+    state = step / ckpt.STATE_FILE
+    tokenizer = ckpt.read_json(state).get("tokenizer_fingerprint") if state.is_file() else None
+    return {"weights": weights, "tokenizer": tokenizer}
+
+
+def shards_fingerprint(path: str | Path) -> str | None:
+    """sha256 over a token-shard directory's meta.json and document index; None when there are none."""
+    from pretrain.shards import INDEX_FILE, META_FILE
+
+    parts = [Path(path) / META_FILE, Path(path) / INDEX_FILE]
+    if not all(p.is_file() for p in parts):
+        return None
+    return hashlib.sha256("".join(_file_sha256(p) for p in parts).encode()).hexdigest()
+
+
+def comparable_train_config(cfg: Any) -> dict:
+    """A config as a dict, without the `train` settings that do not change the weights."""
+    out = to_dict(cfg)
+    for key in VOLATILE_TRAIN_KEYS:
+        out.get("train", {}).pop(key, None)
+    return out
+
+
+def _plain(obj: Any) -> Any:
+    """As it reads back from JSON (tuples become lists), so recorded and current inputs compare equal."""
+    return json.loads(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def read_inputs(out_dir: Path) -> dict | None:
+    path = out_dir / INPUTS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def record_inputs(out_dir: Path, inputs: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / INPUTS_FILE, json.dumps(_plain(inputs), ensure_ascii=False, indent=1) + "\n")
+
+
+def stale_reasons(out_dir: Path, inputs: dict, legacy: dict) -> list[str]:
+    """Why `out_dir` cannot be reused for `inputs` (empty: it can). Without a record of its inputs
+    (made before they were recorded) only `legacy`, what its files still tell, is compared."""
+    saved, inputs = read_inputs(out_dir), _plain(inputs)
+    if saved is None:
+        return input_changes(_plain(legacy), {k: inputs[k] for k in legacy})
+    return input_changes(saved, inputs)
+
+
+def _unit_config(cfg: ExperimentConfig, unit: Unit, run_dir: Path) -> FinetuneConfig:
     overrides = copy.deepcopy(cfg.single_task_finetune if unit.split == "single" else cfg.finetune)
     ft = from_dict(FinetuneConfig, overrides, "finetune")
     ft.base, ft.split, ft.test_tasks = cfg.base, unit.split, unit.test_tasks
@@ -160,6 +235,42 @@ def train_unit(cfg: ExperimentConfig, unit: Unit) -> Path:
     ft.train.seed = cfg.seed + 1234
     ft.train.run_dir = str(run_dir)
     ft.train.checkpoint.resume = "auto"
+    return ft
+
+
+def _unit_inputs(ft: FinetuneConfig, base_id: dict) -> dict:
+    warmup = ft.batch.warmup
+    shards = shards_fingerprint(warmup.shards or "runs/corpus/shards") if warmup.steps > 0 else None
+    return {"base": base_id, "warmup shards": shards, "config": comparable_train_config(ft)}
+
+
+def _unit_legacy(run_dir: Path, base_id: dict) -> dict:
+    """What a unit trained before inputs were recorded still tells: the tokenizer of its checkpoints."""
+    from pretrain import checkpoint as ckpt
+
+    found = ckpt.list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        return {}
+    return {"base": {**base_id, "tokenizer": checkpoint_identity(found[-1][1])["tokenizer"]}}
+
+
+def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
+    """Train one unit, or reuse it when it was built from the same base, shards and config."""
+    from weprompt.finetune import run_finetune
+
+    run_dir = cfg.out / "models" / unit.name
+    ft = _unit_config(cfg, unit, run_dir)
+    inputs = _unit_inputs(ft, base_id)
+    if run_dir.exists():
+        changes = stale_reasons(run_dir, inputs, _unit_legacy(run_dir, base_id))
+        if changes:
+            log.warning(
+                "%s was built from other inputs (%s): retraining it", run_dir, describe_changes(changes)
+            )
+            shutil.rmtree(run_dir)
+    record_inputs(run_dir, inputs)  # before training: an interrupted unit resumes only from the same inputs
+    if (run_dir / "finetune_summary.json").exists():
+        return run_dir
     print(
         f"[experiment] training {unit.name} ({unit.split}; held out: {', '.join(unit.test_tasks)})",
         flush=True,
@@ -169,13 +280,21 @@ def train_unit(cfg: ExperimentConfig, unit: Unit) -> Path:
 
 
 def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list, tag: str) -> dict:
+    """Evaluate `model`, or reuse `evals/<tag>.json` when it holds these tasks for the same model and
+    settings (a redone evaluation of unchanged predictions comes from the prediction cache)."""
     from eval.runner import EvalOptions, evaluate
 
     path = cfg.out / "evals" / f"{tag}.json"
+    settings = {k: v for k, v in to_dict(cfg.eval).items() if k != "batch_size"}
+    inputs = _plain({"model": checkpoint_identity(model), "eval": settings, "shots": shots})
     if path.exists():
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if set(tasks) <= set(cached["tasks"]) | set(cached.get("skipped", {})):
+        recorded = cached.get(INPUTS_KEY)
+        changes = input_changes(recorded, inputs) if recorded else ["no record of the model it evaluated"]
+        if not changes and set(tasks) <= set(cached["tasks"]) | set(cached.get("skipped", {})):
             return cached
+        if changes:
+            log.warning("%s is out of date (%s): evaluating again", path, describe_changes(changes))
     opts = EvalOptions(
         limit=cfg.eval.limit,
         seed=cfg.seed,
@@ -187,41 +306,73 @@ def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list,
         data_dir=cfg.data_dir,
     )
     print(f"[experiment] evaluating {tag} on {', '.join(tasks)} (shots {shots})", flush=True)
-    res = evaluate(str(model), tasks, shots, opts)
+    res = {**evaluate(str(model), tasks, shots, opts), INPUTS_KEY: inputs}
     atomic_write_text(path, json.dumps(res, ensure_ascii=False, indent=1))
     return res
 
 
-def per_example_scores(task_result: dict, k: str) -> tuple[list[str], list[float]]:
+def scored_records(task_result: dict, k: str) -> list[list[dict]]:
+    """Per prompt of shot setting `k`, the prediction records it was scored on (errors left out)."""
+    from eval.cache import read_predictions
+
+    out = []
+    for p in task_result["shots"][k]["prompts"]:
+        recs = []
+        for key, rec in read_predictions(p["predictions"]).items():
+            split, _, row = key.partition("/")
+            # A predictions file is shared by runs of the same setting; keep only this run's rows.
+            if split != task_result["split"] or not row.isdigit() or int(row) >= task_result["n_examples"]:
+                continue
+            if not rec.get("error"):
+                recs.append(rec)
+        out.append(recs)
+    return out
+
+
+def per_example_scores(task_result: dict, records: list[list[dict]]) -> tuple[list[str], list[float]]:
     """Mean over prompts of each example's score in [0, 1] (for the paired bootstrap)."""
     from eval import metrics as M
     from eval.scoring import DEFAULT_RULE, argmax, rule_scores
 
     by_key: dict[str, list[float]] = {}
     metric = task_result["metric"]
-    for p in task_result["shots"][k]["prompts"]:
-        for line in Path(p["predictions"]).read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line) if line.strip() else None
-            if not rec or "key" not in rec or rec.get("error"):
-                continue
-            split, _, row = rec["key"].partition("/")
-            # A predictions file is shared by runs of the same setting; keep only this run's rows.
-            if split != task_result["split"] or not row.isdigit() or int(row) >= task_result["n_examples"]:
-                continue
-            if task_result["kind"] == "rank":
-                s = rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE]
-                value = float(argmax(s) == rec["gold"])
-            else:
-                value = M.compute([metric], [rec["prediction"]], [rec["references"]])[metric] / 100.0
-            by_key.setdefault(rec["key"], []).append(value)
+    for rec in (r for prompt in records for r in prompt):
+        if task_result["kind"] == "rank":
+            s = rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE]
+            value = float(argmax(s) == rec["gold"])
+        else:
+            value = M.compute([metric], [rec["prediction"]], [rec["references"]])[metric] / 100.0
+        by_key.setdefault(rec["key"], []).append(value)
     keys = sorted(by_key)
     return keys, [statistics.fmean(by_key[x]) for x in keys]
+
+
+def cell_baselines(task_result: dict, records: list[list[dict]]) -> dict:
+    """The cell's chance and majority-class baselines: means over its prompts (`aggregate.baselines`)."""
+    from eval.aggregate import baselines
+
+    kind, ttype, metric = task_result["kind"], task_result["task_type"], task_result["metric"]
+    per = [baselines(kind, ttype, metric, recs) for recs in records if recs]
+
+    def mean(key: str) -> float | None:
+        values = [b[key] for b in per if b[key] is not None]
+        return statistics.fmean(values) if values else None
+
+    constant = Counter(b["constant_answer"] for b in per if b["constant"])
+    return {
+        "chance": mean("chance"),
+        "majority": mean("majority"),
+        "majority_answer": per[0]["majority_answer"] if per else None,
+        "constant_prompts": sum(constant.values()),
+        "constant_answer": constant.most_common(1)[0][0] if constant else None,  # the most frequent one
+    }
 
 
 def _cell(task_result: dict, k: str, mode: str) -> dict:
     shot = task_result["shots"][k]
     summ = shot["summary"]
-    ids, per_ex = per_example_scores(task_result, k)
+    records = scored_records(task_result, k)
+    ids, per_ex = per_example_scores(task_result, records)
     oos = [p["oos_rate"] for p in shot["prompts"] if p.get("oos_rate") is not None]
     return {
         "task": task_result["task"],
@@ -236,6 +387,7 @@ def _cell(task_result: dict, k: str, mode: str) -> dict:
         "example_ids": ids,
         "out_of_scope": statistics.fmean(oos) / 100.0 if oos else None,
         "shots": shot["k"],
+        **cell_baselines(task_result, records),
     }
 
 
@@ -247,6 +399,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     catalog = bank_catalog(cfg.bank_dir)
     validate(cfg, catalog)
     base = ckpt.resolve(cfg.base)  # a missing base is a clear CheckpointError
+    base_id = checkpoint_identity(base)
     _check_run_dir(cfg)
     cells: list[dict] = []
     notes: list[str] = []
@@ -264,7 +417,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         notes += [f"{t}: {why}" for t, why in res.get("skipped", {}).items()]
     curves = {}
     for unit in plan_units(cfg, catalog):
-        model_dir = train_unit(cfg, unit)
+        model_dir = train_unit(cfg, unit, base_id)
         res = _evaluate(cfg, model_dir, unit.serves, [0], unit.name)
         for tr in res["tasks"].values():
             cells.append(_cell(tr, "0", unit.mode))
@@ -272,20 +425,19 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
             notes.append(f"{unit.name}: {unit.label}")
         from pretrain.engine.logger import LOG_FILE
 
-        log = model_dir / LOG_FILE
-        if log.exists():
+        log_file = model_dir / LOG_FILE
+        if log_file.exists():
             curves[unit.name] = [
-                json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()
+                json.loads(x) for x in log_file.read_text(encoding="utf-8").splitlines() if x.strip()
             ]
     skipped_single = [
         t for t in cfg.test_tasks if "welm_finetune" in cfg.modes and "train" not in catalog.task(t).splits
     ]
     notes += [f"{t}: no train split, so no single-task fine-tuning cell" for t in skipped_single]
-    meta = _scale(cfg, base, notes)
-    return write_report(cells, meta, curves, cfg.out / "report")
+    return write_report(cells, _scale(cfg, base, base_id, notes), curves, cfg.out / "report")
 
 
-def _scale(cfg: ExperimentConfig, base: Path, notes: list[str]) -> dict:
+def _scale(cfg: ExperimentConfig, base: Path, base_id: dict, notes: list[str]) -> dict:
     from pretrain import checkpoint as ckpt
 
     mc = ckpt.read_model_config(base)
@@ -307,6 +459,9 @@ def _scale(cfg: ExperimentConfig, base: Path, notes: list[str]) -> dict:
         "scale_statement": statement,
         "experiment": cfg.name,
         "base checkpoint": str(base),
+        "base weights / tokenizer": " / ".join(
+            (v or "?")[:12] for v in (base_id["weights"], base_id["tokenizer"])
+        ),
         "test tasks": ", ".join(cfg.test_tasks),
         "seed": cfg.seed,
         "notes": "; ".join(notes) or "none",

@@ -25,6 +25,13 @@ class ModelMismatchError(UserError):
     pass
 
 
+MODEL_HINT = (
+    "pass a step dir, a checkpoints dir or the run dir of a finished run; make one with "
+    "`weprompt pretrain --config configs/pretrain/cpu.yaml` (writes runs/base) or `weprompt finetune` "
+    "(writes runs/finetune)"
+)
+
+
 @dataclass
 class LoadedModel:
     model: torch.nn.Module
@@ -87,15 +94,15 @@ def wrap(model: torch.nn.Module, tokenizer, name: str = "model", path: str | Non
 
 def load(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None) -> LoadedModel:
     """A checkpoint (step, checkpoints or run directory) with its tokenizer, checked to match."""
-    from pretrain.checkpoint import STATE_FILE, load_model, resolve
+    from pretrain.checkpoint import STATE_FILE, load_model, read_json, resolve
     from pretrain.tokenizer import Tokenizer
 
-    step_dir = resolve(path)
-    model, _cfg, stored_tok = load_model(step_dir)
+    step_dir = resolve(path, MODEL_HINT)
+    model, _cfg, stored_tok = load_model(step_dir)  # verified against its manifest first
     expected = None
     state_file = step_dir / STATE_FILE
     if state_file.is_file():
-        expected = json.loads(state_file.read_text(encoding="utf-8")).get("tokenizer_fingerprint")
+        expected = read_json(state_file).get("tokenizer_fingerprint")
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else stored_tok
     if tok_dir is None:
         raise ModelMismatchError(

@@ -10,9 +10,18 @@
         manifest.json        size and sha256 of every file above, written last
     <run>/checkpoints/latest   name of the newest complete checkpoint
 
-A checkpoint is assembled in `.tmp_step_...` and renamed into place only when complete, and `latest` is
-rewritten atomically after that: a crash at any moment (kill -9 included) leaves the previous checkpoint
-usable, and a half-written one is never picked up.
+A checkpoint is assembled in `.tmp_step_...`, sealed with its manifest, renamed into place, and only then
+does `latest` move to it (atomically); old checkpoints are pruned by renaming them aside (`.old_step_...`)
+before deleting them. A crash at any moment (kill -9 included) leaves `latest` on a complete checkpoint,
+and leftovers are removed by `clean_stale` at the next start.
+
+Every reader of a checkpoint (fine-tuning's base, eval, export, init_from, resume) goes through `verify`
+(usually via `open_checkpoint`): the manifest must be there and every file in it must have its size and
+sha256. `check_weights` compares the weights' shapes with the stored ModelConfig before anything is built.
+
+Fault injection (for the crash-safety tests): with WEPROMPT_FAULT_AT=<point>@<step> in the environment,
+the process kills itself with SIGKILL at that point of saving (or pruning) checkpoint <step>; points are
+FAULT_POINTS. Unset, it costs one dictionary lookup per save.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import torch
@@ -40,6 +50,8 @@ MANIFEST_FILE = "manifest.json"
 TOKENIZER_DIR = "tokenizer"
 RANK_DIR = "rank_states"
 _STEP_RE = re.compile(r"^step_(\d{8})$")
+FAULT_ENV = "WEPROMPT_FAULT_AT"
+FAULT_POINTS = ("before_rename", "after_rename", "before_latest", "after_latest", "mid_prune")
 
 
 class CheckpointError(UserError):
@@ -79,24 +91,41 @@ def latest_checkpoint(ckpt_dir: str | os.PathLike) -> Path | None:
     return path
 
 
-def resolve(path: str | os.PathLike) -> Path:
-    """A step directory, a checkpoints directory (its `latest`), or a run directory (checkpoints/latest)."""
+def _looks_like_step_dir(path: Path) -> bool:
+    return any((path / f).is_file() for f in (MANIFEST_FILE, STATE_FILE, MODEL_FILE, MODEL_CONFIG_FILE))
+
+
+def resolve(path: str | os.PathLike, hint: str | None = None) -> Path:
+    """A step directory, a checkpoints directory (its `latest`), or a run directory (checkpoints/latest).
+
+    `hint` (how to get a checkpoint) is added to the error when there is none."""
     path = Path(path)
+    more = f"; {hint}" if hint else ""
     if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
-    if (path / STATE_FILE).is_file() or (path / MODEL_FILE).is_file():
+        raise CheckpointError(f"no checkpoint at {path}: the path does not exist{more}")
+    if _looks_like_step_dir(path):
         return path
     for base in (path, path / "checkpoints"):
         found = latest_checkpoint(base)
         if found is not None:
             return found
+    steps = list_checkpoints(path) or list_checkpoints(path / "checkpoints")
+    if steps:
+        more = f"; it holds {steps[-1][1]} but no '{LATEST}' pointer: pass a step directory{more}"
     raise CheckpointError(
         f"no checkpoint at {path}: expected a step_NNNNNNNN directory, or a run/checkpoints directory with a "
-        f"'{LATEST}' pointer"
+        f"'{LATEST}' pointer{more}"
     )
 
 
-def read_torch_file(path: Path):
+def open_checkpoint(path: str | os.PathLike, hashes: bool = True, hint: str | None = None) -> Path:
+    """The step directory at `path` (see `resolve`), verified against its manifest: what every reader uses."""
+    step_dir = resolve(path, hint)
+    verify(step_dir, hashes=hashes)
+    return step_dir
+
+
+def read_torch_file(path: Path, mmap: bool = False):
     if not path.is_file():
         hint = (
             " (this checkpoint was written by the DeepSpeed backend)"
@@ -105,7 +134,8 @@ def read_torch_file(path: Path):
         )
         raise CheckpointError(f"checkpoint file {path} is missing{hint}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)  # no pickled code from a checkpoint
+        # weights_only: no pickled code from a checkpoint; mmap: read tensors lazily (shapes only)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # pickle / zip errors of a truncated or damaged file
         raise CheckpointError(
             f"checkpoint file {path} is corrupt or unreadable: {type(e).__name__}: {e}"
@@ -155,19 +185,49 @@ def write_manifest(step_dir: Path) -> None:
     atomic_write_text(step_dir / MANIFEST_FILE, json.dumps({"files": files}, indent=1) + "\n")
 
 
+def _manifest_files(step_dir: Path) -> dict:
+    path = step_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {step_dir} has no {MANIFEST_FILE}, so its files cannot be verified: the save that wrote "
+            "it did not finish, or it was not made by weprompt (pretrain, finetune and import-hf write one)"
+        )
+    manifest = read_json(path)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(i, dict) and isinstance(i.get("size"), int) and isinstance(i.get("sha256"), str)
+        for i in files.values()
+    ):
+        raise CheckpointError(f"checkpoint file {path} is corrupt: no 'files' mapping of sizes and sha256")
+    for needed in (MODEL_FILE, MODEL_CONFIG_FILE):
+        if needed not in files:
+            raise CheckpointError(f"checkpoint {step_dir} is incomplete: {path} does not list {needed}")
+    return files
+
+
 def verify(step_dir: Path, hashes: bool = True) -> None:
-    """Every file of the manifest present with its size (and sha256); raises CheckpointError naming the file."""
-    manifest = read_json(step_dir / MANIFEST_FILE)
-    for rel, info in manifest["files"].items():
+    """The one check of a checkpoint before use: its manifest is there and lists the weights and config, and
+    every file it lists is present with its size (and sha256). Raises CheckpointError naming the file."""
+    for rel, info in _manifest_files(step_dir).items():
         p = step_dir / rel
         if not p.is_file():
             raise CheckpointError(f"checkpoint {step_dir} is incomplete: {rel} is missing")
         if p.stat().st_size != info["size"]:
             raise CheckpointError(
-                f"checkpoint file {p} is corrupt: {p.stat().st_size} bytes, manifest says {info['size']}"
+                f"checkpoint file {p} is corrupt: {p.stat().st_size} bytes, manifest says {info['size']} "
+                "(truncated, damaged, or edited after the save)"
             )
         if hashes and _sha256(p) != info["sha256"]:
-            raise CheckpointError(f"checkpoint file {p} is corrupt: sha256 differs from the manifest")
+            raise CheckpointError(
+                f"checkpoint file {p} is corrupt: sha256 differs from the manifest (damaged, or edited after "
+                "the save)"
+            )
+
+
+def _fault(point: str, step: int) -> None:
+    """Fault injection: die like `kill -9` here when WEPROMPT_FAULT_AT names this point and step."""
+    if os.environ.get(FAULT_ENV) == f"{point}@{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -191,6 +251,7 @@ def publish(ckpt_dir: Path, tmp: Path, step: int) -> Path:
     """Seal `tmp` (manifest), rename it to step_NNNNNNNN and point `latest` at it (rank 0)."""
     write_manifest(tmp)
     final = ckpt_dir / step_name(step)
+    _fault("before_rename", step)
     if final.exists():  # only after a rollback replay; the old one is from an abandoned branch
         old = ckpt_dir / f".old_{final.name}"
         if old.exists():
@@ -200,13 +261,26 @@ def publish(ckpt_dir: Path, tmp: Path, step: int) -> Path:
         shutil.rmtree(old)
     else:
         os.replace(tmp, final)
+    _fault("after_rename", step)
     _fsync_dir(ckpt_dir)
-    atomic_write_text(ckpt_dir / LATEST, final.name + "\n")
+    _fault("before_latest", step)
+    point_latest(ckpt_dir, final)
+    _fault("after_latest", step)
     return final
 
 
 def point_latest(ckpt_dir: Path, step_dir: Path) -> None:
     atomic_write_text(ckpt_dir / LATEST, step_dir.name + "\n")
+
+
+def _discard(ckpt_dir: Path, step: int, path: Path) -> None:
+    """Delete a checkpoint: renamed aside first, so a crash mid-delete never leaves a half step_ directory."""
+    old = ckpt_dir / f".old_{path.name}"
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(path, old)
+    _fault("mid_prune", step)
+    shutil.rmtree(old)
 
 
 def prune(ckpt_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[int]:
@@ -217,7 +291,7 @@ def prune(ckpt_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[
     for step, path in ckpts[:-keep_last] if keep_last else ckpts:
         if step in keep or path == latest:
             continue
-        shutil.rmtree(path)
+        _discard(ckpt_dir, step, path)
         removed.append(step)
     return removed
 
@@ -227,13 +301,13 @@ def remove_newer(ckpt_dir: Path, step: int) -> list[int]:
     removed = []
     for s, path in list_checkpoints(ckpt_dir):
         if s > step:
-            shutil.rmtree(path)
+            _discard(ckpt_dir, s, path)
             removed.append(s)
     return removed
 
 
 def clean_stale(ckpt_dir: Path) -> None:
-    """Remove leftovers of interrupted saves (.tmp_*, .old_*)."""
+    """Remove leftovers of interrupted saves and deletions (.tmp_*, .old_*)."""
     if ckpt_dir.is_dir():
         for p in ckpt_dir.iterdir():
             if p.name.startswith((".tmp_step_", ".old_step_")) and p.is_dir():
@@ -276,25 +350,66 @@ def copy_tokenizer(step_dir: Path, tokenizer_dir: str | os.PathLike | None) -> N
         shutil.copytree(tokenizer_dir, step_dir / TOKENIZER_DIR, dirs_exist_ok=True)
 
 
+def _shape(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(t.shape)
+
+
+def check_fits(state: dict, expected: dict, step_dir: Path) -> None:
+    """The tensors of `state` (model.pt) have the names and shapes of `expected` (a model built from the
+    checkpoint's model_config.yaml); raises CheckpointError naming the first parameter that differs."""
+    where = f"{step_dir / MODEL_FILE} does not fit {step_dir / MODEL_CONFIG_FILE}"
+    for name, t in expected.items():
+        if name in state and _shape(state[name]) != _shape(t):
+            raise CheckpointError(
+                f"{where}: parameter {name} has shape {_shape(state[name])} in {MODEL_FILE}, the config needs "
+                f"{_shape(t)}"
+            )
+    missing = [n for n in expected if n not in state]
+    if missing:
+        raise CheckpointError(
+            f"{where}: {MODEL_FILE} lacks parameter {missing[0]} (shape {_shape(expected[missing[0]])})"
+            f"{_and_more(missing)} that the config needs"
+        )
+    extra = [n for n in state if n not in expected]
+    if extra:
+        raise CheckpointError(
+            f"{where}: {MODEL_FILE} holds parameter {extra[0]} (shape {_shape(state[extra[0]])})"
+            f"{_and_more(extra)} that the config has no place for"
+        )
+
+
+def _and_more(names: list[str]) -> str:
+    return f" and {len(names) - 1} more" if len(names) > 1 else ""
+
+
+def check_weights(step_dir: Path, cfg: ModelConfig) -> None:
+    """model.pt fits `cfg`, checked from the shapes alone (memory-mapped, no model built): call before
+    writing anything that depends on the checkpoint."""
+    state = read_torch_file(step_dir / MODEL_FILE, mmap=True)
+    with torch.device("meta"):
+        expected = WeLM(cfg).state_dict()
+    check_fits(state, expected, step_dir)
+
+
+def load_weights(module: torch.nn.Module, step_dir: Path) -> None:
+    """model.pt of `step_dir` into `module`, after checking every name and shape."""
+    state = read_torch_file(step_dir / MODEL_FILE)
+    check_fits(state, module.state_dict(), step_dir)
+    module.load_state_dict(state)
+
+
 def load_model(
     path: str | os.PathLike, device: str | torch.device = "cpu", verify_files: bool = True
 ) -> tuple[WeLM, ModelConfig, Path | None]:
     """Load a trained WeLM for evaluation, fine-tuning or export.
 
-    `path` may be a step directory, a checkpoints directory or a run directory (its latest checkpoint).
+    `path` may be a step directory, a checkpoints directory or a run directory (its latest checkpoint); it is
+    verified (`open_checkpoint`) unless `verify_files` is False.
     Returns (model in eval mode, its ModelConfig, the tokenizer directory stored with it or None)."""
-    step_dir = resolve(path)
-    if verify_files and (step_dir / MANIFEST_FILE).is_file():
-        verify(step_dir, hashes=True)
+    step_dir = open_checkpoint(path) if verify_files else resolve(path)
     cfg = read_model_config(step_dir)
-    state = read_torch_file(step_dir / MODEL_FILE)
     model = WeLM(cfg)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{step_dir / MODEL_FILE} does not fit {step_dir / MODEL_CONFIG_FILE}: {e}"
-        ) from e
+    load_weights(model, step_dir)
     model.to(device).eval()
     tok = step_dir / TOKENIZER_DIR
     return model, cfg, tok if tok.is_dir() else None

@@ -1,7 +1,9 @@
 """The one config system: typed dataclasses, YAML on disk.
 
 `load_config(MyConfig, "run.yaml", overrides=["train.lr=3e-4"])` builds nested dataclasses from YAML,
-rejects unknown keys (naming the key, where it is, and the nearest valid one) and checks basic types.
+rejects unknown keys (naming the key, where it is, and the nearest valid one) and checks types strictly:
+a bool is not a number, a number is not a string, a list is not a scalar. Floats also accept numeric
+strings (YAML 1.1 reads `1e-4` as one). An error caused by an override names the override.
 `dump_config` writes the resolved config back so a run directory records exactly what ran.
 """
 
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -21,10 +25,32 @@ from pretrain.atomic import atomic_write_text
 from pretrain.errors import UserError
 
 T = TypeVar("T")
+Key = tuple[str | int, ...]  # a key path: ("train", "optim", "max_lr"), list items by index
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 class ConfigError(UserError, ValueError):
-    """A config file or override that does not fit its dataclass."""
+    """A config file or override that does not fit its dataclass.
+
+    `key` is the key path of the offending value or unknown key (empty when not known); `detail` is the
+    message without the file name, for restating the error as the fault of an override."""
+
+    def __init__(self, message: str, key: Key = (), detail: str | None = None):
+        super().__init__(message)
+        self.key, self.detail = key, detail or message
+
+
+def _dotted(key: Key) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
+
+
+def _fail(where: str, key: Key, reason: str) -> ConfigError:
+    """An error about the value at `key`: '<file>.a.b: reason'."""
+    if not key:
+        return ConfigError(f"{where}: {reason}", key, reason)
+    return ConfigError(f"{where}.{_dotted(key)}: {reason}", key, f"{_dotted(key)}: {reason}")
 
 
 def _nearest(key: str, valid: list[str]) -> str:
@@ -32,101 +58,197 @@ def _nearest(key: str, valid: list[str]) -> str:
     return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(sorted(valid))}"
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def _show(value: Any) -> str:
+    """`value` as YAML would write it, and its type: 'true (bool)', '[1, 2] (list)'."""
+    if value is None:
+        return "null"
+    try:
+        text = yaml.safe_dump(value, default_flow_style=True, width=1 << 20)
+    except yaml.YAMLError:
+        text = repr(value)
+    text = text.strip().removesuffix("...").strip()
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
+def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping (section {tp.__name__})"
+    if typing.get_origin(tp) in (list, tuple):
+        return "a list"
+    if typing.get_origin(tp) is dict:
+        return "a mapping"
+    if typing.get_origin(tp) is typing.Literal:
+        return f"one of {list(typing.get_args(tp))}"
+    return _TYPE_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _scalar(value: Any, tp: type, where: str, key: Key) -> Any:
+    """int, float, bool, str: that type; a bool is not a number, an int is a float, so is a numeric string."""
+    if isinstance(value, bool):
+        ok = tp is bool
+    elif tp is float and isinstance(value, str):
+        ok = _NUMBER.fullmatch(value.strip()) is not None
+    else:
+        ok = isinstance(value, (int, float) if tp is float else tp)
+    if not ok:
+        raise _fail(where, key, f"expected {_TYPE_NAMES[tp]}, got {_show(value)}")
+    if tp is float and not math.isfinite(float(value)):
+        raise _fail(where, key, f"expected a finite number, got {_show(value)}")
+    return float(value) if tp is float else value
+
+
+def _coerce(value: Any, tp: Any, where: str, key: Key = ()) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {type(value).__name__}")
-        return from_dict(tp, value, where)
+            raise _fail(where, key, f"expected {_type_name(tp)}, got {_show(value)}")
+        return _build(tp, value, where, key)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{where}: cannot be {value!r}")
+        return _coerce_union(value, typing.get_args(tp), where, key)
     if origin is typing.Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
+        if not any(type(value) is type(a) and value == a for a in typing.get_args(tp)):
+            raise _fail(where, key, f"expected {_type_name(tp)}, got {_show(value)}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+            raise _fail(where, key, f"expected a list, got {_show(value)}")
         (arg, *_) = typing.get_args(tp) or (Any,)
-        items = [_coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [_coerce(v, arg, where, (*key, i)) for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+            raise _fail(where, key, f"expected a mapping, got {_show(value)}")
         _, vt = typing.get_args(tp) or (Any, Any)
-        return {k: _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        try:
-            return float(value)  # YAML reads 1e-4 as a string
-        except ValueError as e:
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from e
-    if tp in (int, str, bool) and type(value) is not tp:
-        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return {k: _coerce(v, vt, where, (*key, k)) for k, v in value.items()}
+    if tp in _TYPE_NAMES:
+        return _scalar(value, tp, where, key)
     return value
 
 
-def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
-    """Build dataclass `cls` from a plain mapping, recursively, with strict key checking."""
+def _coerce_union(value: Any, args: tuple, where: str, key: Key) -> Any:
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    error = None
+    for arg in options:
+        try:
+            return _coerce(value, arg, where, key)
+        except ConfigError as e:
+            error = e
+    if len(options) == 1 and error is not None and error.key != key:
+        raise error  # the value has the right kind; something inside it does not fit
+    names = [_type_name(a) for a in options] + (["null"] if type(None) in args else [])
+    raise _fail(where, key, f"expected {' or '.join(names)}, got {_show(value)}")
+
+
+def _build(cls: type[T], data: dict, where: str, key: Key) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     kwargs = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise ConfigError(f"{where}: unknown key '{key}'{_nearest(key, list(fields))}")
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+    for name, value in data.items():
+        if name not in fields:
+            at = f"{where}.{_dotted(key)}" if key else where
+            hint = _nearest(str(name), list(fields))
+            detail = f"unknown key '{name}' in {_dotted(key) or 'the top level'}{hint}"
+            raise ConfigError(f"{at}: unknown key '{name}'{hint}", (*key, name), detail)
+        kwargs[name] = _coerce(value, hints[name], where, (*key, name))
     try:
         return cls(**kwargs)
     except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from e
+        raise _fail(where, key, str(e)) from e
+
+
+def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
+    """Build dataclass `cls` from a plain mapping, recursively, with strict key and type checking."""
+    return _build(cls, data, where, ())
 
 
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def _apply_override(data: dict, override: str) -> None:
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (line, column), for a one-line CLI error."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+def _override_key(override: str) -> tuple[list[str], str]:
     if "=" not in override:
-        raise ConfigError(f"override '{override}' must look like key.sub=value")
+        raise ConfigError(f"override '{override}' must look like key.sub=value (no '=' in it)")
     dotted, raw = override.split("=", 1)
+    parts = dotted.strip().split(".")
+    if not all(p.strip() for p in parts):
+        raise ConfigError(f"override '{override}': '{dotted}' is not a key path like train.optim.max_lr")
+    return [p.strip() for p in parts], raw
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Set `a.b.c=value` (value parsed as YAML) in the nested mapping `data`, creating sections."""
+    parts, raw = _override_key(override)
     node = data
-    *parents, last = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[last] = yaml.safe_load(raw)
+    for i, p in enumerate(parts[:-1]):
+        child = node.get(p)
+        if child is None:
+            child = node[p] = {}
+        elif not isinstance(child, dict):
+            section = ".".join(parts[: i + 1])
+            raise ConfigError(
+                f"override '{override}': {section} is {_show(child)}, not a section, so it has no key "
+                f"'{parts[i + 1]}'"
+            )
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{override}': the value is not valid YAML ({_yaml_problem(e)})") from e
+
+
+def blame_override(error: ConfigError, overrides: list[str] | None) -> ConfigError:
+    """`error` restated as the fault of the last override on its key path, if one is; else `error`."""
+    if not error.key:
+        return error
+    for o in reversed(overrides or []):
+        try:
+            parts = tuple(_override_key(o)[0])
+        except ConfigError:
+            continue
+        n = min(len(parts), len(error.key))
+        if parts[:n] == error.key[:n]:
+            return ConfigError(f"override '{o}': {error.detail}", error.key, error.detail)
+    return error
 
 
 def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> T:
     """Load YAML at `path` (or defaults if None), apply `a.b=value` overrides, build `cls`."""
-    data: dict = {}
-    where = "config"
-    if path is not None:
-        where = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file not found: {path}") from e
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML: {e}") from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
+    data = read_yaml_mapping(path)
     for o in overrides or []:
-        _apply_override(data, o)
-    return from_dict(cls, data, where)
+        apply_override(data, o)
+    try:
+        return from_dict(cls, data, str(path) if path is not None else "config")
+    except ConfigError as e:
+        blamed = blame_override(e, overrides)
+        if blamed is e:
+            raise
+        raise blamed from e
+
+
+def read_yaml_mapping(path: str | os.PathLike | None) -> dict:
+    """The top-level mapping of YAML file `path` ({} for None or an empty file)."""
+    if path is None:
+        return {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {_yaml_problem(e)}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
 
 
 def dump_config(cfg: Any, path: str | os.PathLike) -> None:

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+import synthdata
 from testutil import REPO, SHARED_DATA
 
 from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
@@ -22,25 +23,40 @@ def _offline(monkeypatch):
     yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_dir():
+    """The real shared task data dir (skips without it): for tests that check the real data itself."""
     if SHARED_DATA is None:
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
-def task_tokenizer(tmp_path_factory):
-    """A small real SentencePiece tokenizer trained on real task text (about 5 s, once per session)."""
-    if SHARED_DATA is None:
-        pytest.skip("../shared/data is not present")
+def synth_data_dir(tmp_path_factory):
+    """A task data dir of synthetic rows in the real schemas of ocnli, cmnli, cinlid, afqmc, chnsenticorp,
+    tnews, c3, cmrc2018, drcd and chid, every split the catalog lists (tests/synthdata.py). Always present."""
+    return synthdata.write_data_dir(tmp_path_factory.mktemp("synth_data"))
+
+
+@pytest.fixture
+def synth_data(synth_data_dir, monkeypatch):
+    """`synth_data_dir`, also made the default data dir of this test ($WEPROMPT_DATA_DIR, which
+    subprocesses inherit): for code that resolves the data dir itself."""
+    monkeypatch.setenv("WEPROMPT_DATA_DIR", str(synth_data_dir))
+    return synth_data_dir
+
+
+@pytest.fixture(scope="session")
+def task_tokenizer(tmp_path_factory, synth_data_dir):
+    """A small real SentencePiece tokenizer (BPE, 6,000 pieces) trained on the synthetic task rows
+    (about 1 s, once per session)."""
     from pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
     from weprompt.leakage import example_text
 
     texts = []
     for task in ("ocnli", "c3", "tnews", "chnsenticorp", "afqmc", "cmrc2018"):
-        ds = load_split(task, "train")
+        ds = load_split(task, "train", synth_data_dir)
         texts += [example_text(r) for r in ds.select(range(min(800, len(ds))))]
     out = tmp_path_factory.mktemp("task_tokenizer")
     return train_tokenizer(texts, out, vocab_size=6000, char_sets=("ascii",), character_coverage=0.999)
@@ -85,15 +101,18 @@ def _bank(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory, task_tokenizer):
-    """A 1-layer base checkpoint made by the real engine, and a small bank dir: (base run dir, bank dir)."""
+def tiny_base_session(tmp_path_factory, task_tokenizer, synth_data_dir):
+    """A 1-layer base checkpoint made by the real engine on the synthetic task rows, and a small bank dir:
+    (base run dir, bank dir). Once per session; tests use `tiny_base`, session fixtures this one."""
     tmp = tmp_path_factory.mktemp("base")
     bank = _bank(tmp)
     from weprompt.bank import load_bank
     from weprompt.data import load_split
 
     _, colls = load_bank(bank)
-    pools = build_pools(["afqmc", "chnsenticorp"], colls, lambda n: load_split(n, "train"), 500, 0)
+    pools = build_pools(
+        ["afqmc", "chnsenticorp"], colls, lambda n: load_split(n, "train", synth_data_dir), 500, 0
+    )
     tok = task_tokenizer
     src = FinetuneBatches(
         Packer(
@@ -119,3 +138,10 @@ def tiny_base(tmp_path_factory, task_tokenizer):
     tok.save(tok_dir)
     Trainer(cfg, model_cfg, src, tokenizer_dir=tok_dir, tokenizer_fingerprint=tok.fingerprint()).fit()
     return tmp / "base", bank
+
+
+@pytest.fixture
+def tiny_base(tiny_base_session, synth_data):
+    """`tiny_base_session` for one test, with the synthetic rows it was trained on as the test's data dir
+    (`synth_data`): fine-tuning or evaluating the base reads them."""
+    return tiny_base_session

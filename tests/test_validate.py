@@ -1,11 +1,11 @@
-"""Every error class of the validator, triggered by a small bad template on real OCNLI rows."""
+"""Every error class of the validator, triggered by a small bad template on rows in OCNLI's schema
+(synthetic ones, tests/synthdata.py: the validator needs the fields, not the real text)."""
 
 import json
 import subprocess
 import sys
 
 import pytest
-from testutil import requires_data
 
 from weprompt.bank_check import task_examples
 from weprompt.catalog import load_catalog
@@ -26,12 +26,8 @@ def T(jinja=GOOD, choices="蕴含 ||| 中立 ||| 矛盾", name="t", original=Tru
 
 
 @pytest.fixture(scope="module")
-def rows():
-    from testutil import SHARED_DATA
-
-    if SHARED_DATA is None:
-        pytest.skip("../shared/data is not present")
-    return task_examples(OCNLI, 10)
+def rows(synth_data_dir):
+    return task_examples(OCNLI, 10, synth_data_dir)
 
 
 CASES = [
@@ -45,6 +41,7 @@ CASES = [
     ("undefined", [T("{{ sentence1.nothing.deeper }} ||| {{answer_choices[label_id]}}")], "has no attribute"),
     ("sandbox", [T("{{ sentence1.__class__ }} ||| {{answer_choices[label_id]}}")], "unsafe"),
     ("render_error", [T("{{ sentence1 + 1 }} ||| x")], "TypeError"),
+    ("render_limit", [T("{{ sentence1 * 10**6 }} ||| {{answer_choices[label_id]}}")], "RENDER_MAX_CHARS"),
     ("missing_separator", [T("{{sentence1}} 对吗？")], "no ' ||| '"),
     ("empty_input", [T("{{ '' }} ||| {{answer_choices[label_id]}}")], "input renders empty"),
     ("empty_target", [T("{{sentence1}} ||| {{ '' }}")], "target renders empty"),
@@ -69,7 +66,6 @@ CASES = [
 ]
 
 
-@requires_data
 @pytest.mark.parametrize("code, templates, message", CASES, ids=[c[0] + str(i) for i, c in enumerate(CASES)])
 def test_each_error_class(rows, code, templates, message):
     examples, fields = rows
@@ -82,7 +78,6 @@ def test_each_error_class(rows, code, templates, message):
         assert hits[0].template in {t.name for t in templates}
 
 
-@requires_data
 def test_too_long_is_a_warning_with_unit(rows):
     examples, fields = rows
     issues = validate_task(OCNLI, [T()], examples, fields, budget=10)
@@ -92,7 +87,6 @@ def test_too_long_is_a_warning_with_unit(rows):
     assert "tokens" in [i for i in issues if i.code == "too_long"][0].message
 
 
-@requires_data
 def test_binary_prompt_is_fine_when_marked(rows):
     examples, fields = rows
     t = T(
@@ -104,12 +98,12 @@ def test_binary_prompt_is_fine_when_marked(rows):
 
 
 def test_every_code_is_documented_and_tested():
-    tested = {c[0] for c in CASES} | {"too_long", "no_examples"}
+    # missing_value: tests/test_render_limits.py (it needs a row with a None; OCNLI rows have none)
+    tested = {c[0] for c in CASES} | {"too_long", "no_examples", "missing_value"}
     assert tested == set(CODES)
 
 
-@requires_data
-def test_cli_validate_json_and_exit_code(tmp_path):
+def test_cli_validate_json_and_exit_code(tmp_path, synth_data):
     bank = tmp_path / "bank"
     (bank / "templates").mkdir(parents=True)
     from testutil import REPO

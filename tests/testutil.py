@@ -1,5 +1,11 @@
-"""Shared test helpers (importable as `testutil`: pyproject puts tests/ on the path)."""
+"""Shared test helpers (importable as `testutil`: pyproject puts tests/ on the path).
 
+`requires_data` / `requires_corpus` mark the tests that check the real shared data (../shared/data,
+../shared/corpus, or $WEPROMPT_DATA_DIR / $WEPROMPT_CORPUS_DIR); a test that needs only *some* task rows,
+text or tokenizer uses the synthetic fixtures of tests/conftest.py (tests/synthdata.py) and runs anywhere.
+"""
+
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +22,17 @@ def _shared_data() -> Path | None:
     return None
 
 
+def _shared_corpus() -> Path | None:
+    # As pretrain.corpus.config resolves it: $WEPROMPT_CORPUS_DIR (when set and not empty), else
+    # ../shared/corpus beside the repo.
+    p = Path(os.environ.get("WEPROMPT_CORPUS_DIR") or REPO.parent / "shared" / "corpus")
+    return p if p.is_dir() else None
+
+
 SHARED_DATA = _shared_data()
+SHARED_CORPUS = _shared_corpus()
 requires_data = pytest.mark.skipif(SHARED_DATA is None, reason="../shared/data is not present")
+requires_corpus = pytest.mark.skipif(SHARED_CORPUS is None, reason="../shared/corpus is not present")
 
 
 def tiny_finetune_config(base, bank, run_dir, *, test_tasks=("ocnli",), split="strong", steps=3, batch=2,

@@ -10,6 +10,10 @@ from weprompt.templates import TemplateCollection, TemplateError, load_templates
 
 ENV_VAR = "WEPROMPT_BANK_DIR"
 
+# Why a catalog task with no template file is left out of training, evaluation and validation: its
+# prompts are not written yet (a task is added to the catalog when its data arrives, before prompts).
+NO_PROMPTS_YET = "no prompts yet"
+
 
 def resolve_bank_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get(ENV_VAR) or BANK_DIR)
@@ -32,6 +36,25 @@ def load_task_templates(task: str, bank_dir: str | os.PathLike | None = None) ->
     if coll.task != task:
         raise TemplateError(f"{path}: says dataset '{coll.task}' but the file name says '{task}'")
     return coll
+
+
+def prompts_pending(coll: TemplateCollection | None) -> bool:
+    """True for a task whose template file does not exist yet (as `load_task_templates` returns it).
+
+    A file that exists but holds no template is a different case (prompts were deleted): that stays a
+    `no_templates` warning of the validator and "cannot train: no templates" in a split.
+    """
+    return coll is not None and not coll.templates and coll.path is not None and not Path(coll.path).exists()
+
+
+def no_templates_reason(coll: TemplateCollection | None) -> str:
+    """Why a task without templates is left out: "no prompts yet" or "no templates"."""
+    return NO_PROMPTS_YET if prompts_pending(coll) else "no templates"
+
+
+def tasks_without_prompts(bank: dict[str, TemplateCollection]) -> list[str]:
+    """The bank's catalog tasks that have no template file yet, in catalog order."""
+    return [name for name, coll in bank.items() if prompts_pending(coll)]
 
 
 def load_bank(

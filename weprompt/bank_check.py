@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from weprompt.bank import load_bank
+from weprompt.bank import NO_PROMPTS_YET, load_bank, prompts_pending
 from weprompt.catalog import Task
 from weprompt.data import DataError, load_split
 from weprompt.validate import DEFAULT_BUDGET, Issue, validate_task
@@ -30,6 +30,7 @@ class BankReport:
     issues: list[Issue] = field(default_factory=list)
     templates: dict[str, int] = field(default_factory=dict)  # task -> template count
     examples: dict[str, int] = field(default_factory=dict)  # task -> examples rendered on
+    excluded: dict[str, str] = field(default_factory=dict)  # task -> why it was not validated
 
     @property
     def errors(self) -> list[Issue]:
@@ -54,6 +55,9 @@ def check_bank(
         items = tqdm(items, desc="validating", unit="task")
     for name, coll in items:
         task = catalog.task(name)
+        if prompts_pending(coll):  # no template file yet: nothing to validate, listed instead
+            report.excluded[name] = NO_PROMPTS_YET
+            continue
         try:
             examples, fields = task_examples(task, per_split, data_dir)
         except DataError as e:

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pretrain.errors import UserError
@@ -49,6 +49,9 @@ EDIT_CODES = {
     "choices_in_prompt": "the choices_in_prompt flag disagrees with what the rendered input shows",
 }
 STAMP_KEYS = ("created_by", "created_at", "modified_by", "modified_at", "cloned_from")
+# Validator codes that are warnings in the bank-wide report (prompts already in the bank) but block
+# saving a new or edited prompt: a prompt longer than the budget is truncated or skipped in training.
+BLOCKING_ON_SAVE = frozenset({"too_long"})
 
 
 class EditError(UserError):
@@ -140,9 +143,10 @@ def check_template(
 ) -> list[Issue]:
     """Everything wrong with `template` as a new or edited prompt of `task` beside `others`.
 
-    Errors block a save: the validator's errors on the examples, an empty name, a name or a body
-    (modulo whitespace) another prompt of the task already has, no examples to check on. Warnings do
-    not: near-duplicates, a drop of the task's diversity below the bank's floor, over-length.
+    Errors block a save: the validator's errors on the examples (a render limit, a printed None
+    included), a rendered example over the length budget, an empty name, a name or a body (modulo
+    whitespace) another prompt of the task already has, no examples to check on. Warnings do not:
+    near-duplicates, a drop of the task's diversity below the bank's floor.
     """
     others = [o for o in others if o.id != template.id]
     name = template.name.strip() or None
@@ -160,7 +164,10 @@ def check_template(
             add("duplicate_body", f"same body (modulo whitespace) as prompt '{o.name}'")
     if not examples:
         add("no_examples", f"no examples of '{task.name}' could be loaded to check the prompt on")
-    issues += validate_template(template, task, examples, data_fields, budget, count_tokens)
+    for issue in validate_template(template, task, examples, data_fields, budget, count_tokens):
+        if issue.code in BLOCKING_ON_SAVE:
+            issue.severity = "error"
+        issues.append(issue)
     if not any(i.code == "duplicate_body" for i in issues):
         for o, sim in near_duplicates(template, others):
             add("near_duplicate", f"{sim:.0%} similar to prompt '{o.name}' (bigram Jaccard)", "warning")
@@ -204,7 +211,7 @@ def errors(issues: list[Issue]) -> list[Issue]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _annotator(name: str) -> str:

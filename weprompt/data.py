@@ -8,7 +8,6 @@ Classification rows gain `label_id`: the index of their label in the catalog's o
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import socket
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pretrain.errors import UserError
+from pretrain.gzfile import open_maybe_gzip, read_to_end
 from weprompt.catalog import Catalog, Task, load_catalog
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -77,29 +77,38 @@ def _annotate(row: dict, task: Task, where: str) -> dict:
     return row
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+def _row(raw: bytes, path: Path, lineno: int, task: Task) -> dict | None:
+    """One line as an annotated row (None for a blank line); DataError naming file and line otherwise."""
+    where = f"{path}:{lineno}"
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{where}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})"
+        ) from None
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return _annotate(row, task, where)
 
 
 def read_jsonl(path: Path, task: Task, limit: int | None = None) -> Iterator[dict]:
-    """Rows of one split file, each checked to be a JSON object and annotated with `label_id`."""
-    try:
-        with _open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if limit is not None and lineno > limit:
-                    return
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-                yield _annotate(row, task, where)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
-        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    """Rows of one split file, each checked to be a JSON object and annotated with `label_id`.
+
+    The file is read to its end even with a `limit`, so a truncated gzip file is an error (pretrain.gzfile)."""
+    with open_maybe_gzip(path, DataError) as f:
+        for lineno, raw in enumerate(f, 1):
+            if limit is not None and lineno > limit:
+                read_to_end(f)
+                return
+            row = _row(raw, path, lineno, task)
+            if row is not None:
+                yield row
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pretrain.atomic import atomic_write_text
 from pretrain.config import dump_config
@@ -25,7 +27,10 @@ from weprompt.leakage import LeakageError, leakage_report
 from weprompt.packing import Packer, PackingConfig
 from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
 from weprompt.sampling_report import sampling_report, write_sampling_report
-from weprompt.splits import build_split
+from weprompt.splits import Split, build_split
+
+if TYPE_CHECKING:
+    from pretrain.model import ModelConfig
 
 
 @dataclass
@@ -65,18 +70,26 @@ class FinetuneConfig:
     train: TrainerConfig = field(default_factory=_finetune_trainer_defaults)
 
 
-def _pools(cfg: FinetuneConfig, tasks: list[str], bank, split_of) -> list:
+def _pools(cfg: FinetuneConfig, split: Split, bank, split_of) -> list:
     return build_pools(
-        tasks,
+        split.train_tasks,
         bank,
         lambda n: load_split(n, split_of(n), cfg.data_dir),
         cfg.sampler.max_examples_per_task,
         cfg.sampler.seed,
+        held_out=split.excluded,
     )
 
 
-def _sources(cfg: FinetuneConfig, tok, seq_len: int, pools, seed: int, shards=None) -> FinetuneBatches:
-    sampler = MultitaskSampler(pools, tok, SamplerConfig(**{**cfg.sampler.__dict__, "seed": seed}))
+def _sources(
+    cfg: FinetuneConfig, split: Split, tok, seq_len: int, pools, seed: int, shards=None
+) -> FinetuneBatches:
+    sampler = MultitaskSampler(
+        pools,
+        tok,
+        SamplerConfig(**{**cfg.sampler.__dict__, "seed": seed}),
+        held_out=split.excluded,
+    )
     packer = Packer(sampler, PackingConfig(seq_len=seq_len, **cfg.packing.__dict__), tok.eos_id, tok.pad_id)
     # Without shards (the validation batches) there is no pretraining mix: validation measures the tasks.
     warmup = cfg.batch.warmup if shards is not None else replace(cfg.batch.warmup, steps=0)
@@ -86,15 +99,38 @@ def _sources(cfg: FinetuneConfig, tok, seq_len: int, pools, seed: int, shards=No
     return FinetuneBatches(packer, batch, seq_len, tok.eos_id, shards)
 
 
+BASE_HINT = (
+    "make a base with `weprompt pretrain --config configs/pretrain/cpu.yaml` (writes runs/base), or run "
+    "`weprompt quickstart` and pass --base runs/quickstart/base"
+)
+
+
 def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
+    """Fine-tune `cfg.base`. The base is verified (manifest, sizes, sha256) and its weights checked against its
+    config before anything is written; the run dir is locked against other processes for the whole run."""
+    from pretrain import checkpoint as ckpt
+    from pretrain.engine.runlock import RunLock
+
+    base_dir = ckpt.open_checkpoint(cfg.base, hint=BASE_HINT)
+    model_cfg = ckpt.read_model_config(base_dir)
+    ckpt.check_weights(base_dir, model_cfg)
+    lock = RunLock(cfg.train.run_dir, enabled=os.environ.get("RANK", "0") == "0").acquire()
+    try:
+        summary = _finetune(cfg, base_dir, model_cfg, progress)
+    except BaseException:
+        lock.release(undo=True)  # the lock file and the run dir go again where nothing else was written
+        raise
+    lock.release()
+    return summary
+
+
+def _finetune(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig, progress: bool) -> dict:
     from pretrain import checkpoint as ckpt
     from pretrain.engine.trainer import Trainer
     from pretrain.shards import TokenShards
     from pretrain.tokenizer import Tokenizer
 
     run_dir = Path(cfg.train.run_dir)
-    base_dir = ckpt.resolve(cfg.base)
-    model_cfg = ckpt.read_model_config(base_dir)
     tok_dir = base_dir / ckpt.TOKENIZER_DIR
     if not tok_dir.is_dir():
         raise UserError(f"base checkpoint {base_dir} holds no tokenizer/ directory")
@@ -113,8 +149,6 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
     if not split.train_tasks:
         raise UserError(f"split '{cfg.split}' has no training task")
-    for t in split.train_tasks:
-        split.check_trainable(t)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "split.json", json.dumps(split.to_dict(), ensure_ascii=False, indent=1))
     dump_config(cfg, run_dir / "finetune_config.yaml")
@@ -140,19 +174,19 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
         )
 
     seq_len = model_cfg.context_length + 1
-    pools = _pools(cfg, split.train_tasks, bank, lambda n: "train")
+    pools = _pools(cfg, split, bank, lambda n: "train")
     shards = None
     if cfg.batch.warmup.steps > 0:
         shards_dir = cfg.batch.warmup.shards or "runs/corpus/shards"
         shards = TokenShards(shards_dir, expect_fingerprint=tok.fingerprint())
-    source = _sources(cfg, tok, seq_len, pools, cfg.sampler.seed, shards)
+    source = _sources(cfg, split, tok, seq_len, pools, cfg.sampler.seed, shards)
 
     def eval_split(name: str) -> str:
         t = catalog.task(name)
         return "validation" if "validation" in t.splits else ("test" if "test" in t.splits else "train")
 
-    val_pools = _pools(cfg, split.train_tasks, bank, eval_split)
-    val_source = _sources(cfg, tok, seq_len, val_pools, cfg.sampler.seed + 7919)
+    val_pools = _pools(cfg, split, bank, eval_split)
+    val_source = _sources(cfg, split, tok, seq_len, val_pools, cfg.sampler.seed + 7919)
     val_batches = [val_source.next_batch() for _ in range(cfg.val_batches)]
 
     train_cfg = cfg.train

@@ -10,15 +10,18 @@ The sampler's whole state (RNG, counters) is JSON-serialisable for checkpoints.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pretrain.errors import UserError
 from weprompt.templates import TARGET_SEP, Template, TemplateCollection, render
 
 MIXING = ("uniform", "proportional", "temperature")
+log = logging.getLogger(__name__)
 
 
 class SamplerError(UserError):
@@ -75,12 +78,26 @@ class SamplerStats:
         )
 
 
+def refuse_held_out(task: str, held_out: Mapping[str, str]) -> None:
+    """The trainer's guard against training on a held-out task: raises naming the task and why."""
+    if task in held_out:
+        raise SamplerError(f"refusing to sample held-out task '{task}': {held_out[task]}")
+
+
 def build_pools(
-    tasks: list[str], bank: dict[str, TemplateCollection], load_rows, cap: int, seed: int
+    tasks: list[str],
+    bank: dict[str, TemplateCollection],
+    load_rows,
+    cap: int,
+    seed: int,
+    held_out: Mapping[str, str] | None = None,
 ) -> list[TaskPool]:
-    """`load_rows(task)` gives the train rows; pools are capped by a seeded choice of indices."""
+    """`load_rows(task)` gives the train rows; pools are capped by a seeded choice of indices.
+
+    `held_out` maps the split's held-out tasks to the reason; a pool is never built for one."""
     pools = []
     for name in tasks:
+        refuse_held_out(name, held_out or {})
         coll = bank.get(name)
         if coll is None or not coll.templates:
             raise SamplerError(f"training task '{name}' has no templates in the bank")
@@ -108,9 +125,20 @@ def mixing_weights(sizes: list[int], cfg: SamplerConfig) -> list[float]:
 class MultitaskSampler:
     """An endless, deterministic stream of encoded (task, prompt, example) draws."""
 
-    def __init__(self, pools: list[TaskPool], tokenizer, cfg: SamplerConfig):
+    def __init__(
+        self,
+        pools: list[TaskPool],
+        tokenizer,
+        cfg: SamplerConfig,
+        held_out: Mapping[str, str] | None = None,
+    ):
         if not pools:
             raise SamplerError("no training tasks to sample from")
+        # Checked again at every draw (a set lookup): pools handed over from elsewhere cannot sneak
+        # a held-out task into training.
+        self.held_out = dict(held_out or {})
+        for p in pools:
+            refuse_held_out(p.name, self.held_out)
         self.pools = pools
         self.tok = tokenizer
         self.cfg = cfg
@@ -132,6 +160,7 @@ class MultitaskSampler:
         inputs, targets, meta = [], [], []
         for _ in range(self.cfg.block):
             pool = self.pools[_bisect(self._cum, self.rng.random())]
+            refuse_held_out(pool.name, self.held_out)
             row_i = self.rng.randrange(len(pool.rows))
             tpl = pool.templates[self.rng.randrange(len(pool.templates))]
             render_seed = self.rng.getrandbits(32)
@@ -142,8 +171,12 @@ class MultitaskSampler:
                 if not r.input or not r.target:
                     raise ValueError("empty input or target")
             except Exception as e:  # a bad template must not stop a long run: count, report, skip
+                # (a render limit, a printed None, a Jinja error: the sampling report lists them all)
                 self.stats.render_failures[key] += 1
-                self.stats.failure_examples.setdefault(key, f"example {row_i}: {type(e).__name__}: {e}")
+                if key not in self.stats.failure_examples:
+                    msg = f"example {row_i}: {type(e).__name__}: {e}"
+                    self.stats.failure_examples[key] = msg
+                    log.warning("task '%s': skipping a draw that does not render (%s)", pool.name, msg)
                 continue
             self.stats.draws[pool.name] += 1
             self.stats.prompts[key] += 1

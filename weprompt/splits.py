@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pretrain.errors import UserError
+from weprompt.bank import no_templates_reason
 from weprompt.catalog import Catalog
 from weprompt.data import resolve_data_dir, split_file
 from weprompt.templates import TemplateCollection
@@ -38,14 +39,6 @@ class Split:
 
     def held_out(self) -> list[str]:
         return [t for t in self.excluded if not self.excluded[t].startswith("cannot train")]
-
-    def check_trainable(self, task: str) -> None:
-        """The trainer's guard: refuse to sample a task the split holds out."""
-        if task not in self.train_tasks:
-            raise SplitError(
-                f"task '{task}' is not a training task of this {self.mode} split: "
-                f"{self.excluded.get(task, 'not in the split')}"
-            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +86,7 @@ def build_split(
             continue
         coll = bank.get(name)
         if coll is None or not coll.templates:
-            excluded[name] = "cannot train: no templates"
+            excluded[name] = f"cannot train: {no_templates_reason(coll)}"  # "no prompts yet": no file
             continue
         path = split_file(root, name, "train")
         if path is None:

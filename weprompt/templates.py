@@ -17,10 +17,17 @@ from pathlib import Path
 
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 
 from pretrain.atomic import atomic_write_text
 from pretrain.errors import UserError
+from weprompt.sandbox import (
+    DEFAULT_LIMITS,
+    LimitedEnvironment,
+    LimitExceeded,
+    NoneOutput,
+    RenderLimits,
+    budget,
+)
 
 SEPARATOR = "|||"
 # How a rendered input and its target are joined into one training / scoring text. Training encodes
@@ -34,6 +41,14 @@ STANDARD_METADATA = ("original_task", "choices_in_prompt", "metrics", "languages
 
 class TemplateError(UserError):
     pass
+
+
+class RenderLimitError(TemplateError):
+    """Rendering ran past a time or size limit of `weprompt.sandbox` (an endless loop, `'a' * 10**9`)."""
+
+
+class MissingValueError(TemplateError):
+    """The template prints a value that is None: a field the example lacks (the loader fills it with None)."""
 
 
 @dataclass
@@ -70,8 +85,8 @@ class Rendered:
 # Rendering
 
 
-def _make_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
+def _make_env() -> LimitedEnvironment:
+    env = LimitedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
     # promptsource templates call `choice(list)`; ours is seeded per render (see render()).
     env.filters["highlight"] = lambda s: s
     return env
@@ -90,22 +105,67 @@ def compile_jinja(source: str):
     return _COMPILED[source]
 
 
-def render(template: Template, example: dict, seed: int = 0) -> Rendered:
-    """Render one example. Jinja errors propagate (the validator and sampler report them)."""
+def render(
+    template: Template, example: dict, seed: int = 0, limits: RenderLimits = DEFAULT_LIMITS
+) -> Rendered:
+    """Render one example within `limits` (time, size: see weprompt.sandbox).
+
+    Raises RenderLimitError past a limit and MissingValueError when the template prints a None; other
+    Jinja errors propagate as they are (the validator and sampler report them; callers name the task
+    and the example).
+    """
     rng = random.Random(seed)
     ctx = dict(example)
     # promptsource's `choice(list)` helper; a data field of that name (C3's options) takes precedence.
     ctx.setdefault("choice", rng.choice)
+    body = compile_jinja(template.jinja)
+    choices_source = compile_jinja(template.answer_choices) if template.answer_choices else None
     choices = None
-    if template.answer_choices:
-        text = compile_jinja(template.answer_choices).render(ctx)
-        choices = [c.strip() for c in text.split(SEPARATOR)]
-        ctx["answer_choices"] = choices
-    text = compile_jinja(template.jinja).render(ctx)
+    try:
+        with budget(limits) as b:
+            if choices_source is not None:
+                choices = [c.strip() for c in b.generate(choices_source, ctx).split(SEPARATOR)]
+                ctx["answer_choices"] = choices
+            text = b.generate(body, ctx)
+    except LimitExceeded as e:
+        raise RenderLimitError(f"{_label(template)}: {e}") from None
+    except NoneOutput:
+        raise MissingValueError(f"{_label(template)}: {_none_message(template, example)}") from None
     if SEPARATOR in text:
         head, _, tail = text.partition(SEPARATOR)
         return Rendered(head.strip(), tail.strip(), choices)
     return Rendered(text.strip(), None, choices)
+
+
+def _label(template: Template) -> str:
+    return f"template '{template.name}' ({template.id})"
+
+
+def _none_message(template: Template, example: dict) -> str:
+    """Which of the fields the template uses hold None (at the top, else inside), for the error."""
+    used = sorted(referenced_fields(template.jinja) | referenced_fields(template.answer_choices or ""))
+    top = [f for f in used if f in example and example[f] is None]
+    if top:
+        return (
+            f"field{'s' * (len(top) > 1)} {', '.join(repr(f) for f in top)} {'are' if len(top) > 1 else 'is'} "
+            "None (missing from this example) and the template prints it; print it only when present, e.g. "
+            f"{{% if {top[0]} %}}...{{% endif %}} or ({top[0]} or '')"
+        )
+    inner = [f for f in used if _holds_none(example.get(f))]
+    where = f" (fields with a None inside: {', '.join(repr(f) for f in inner)})" if inner else ""
+    return f"the template prints a None value{where}; the example lacks what it refers to"
+
+
+def _holds_none(value: object, depth: int = 0) -> bool:
+    if value is None:
+        return True
+    if depth > 3:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_none(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_none(v, depth + 1) for v in value)
+    return False
 
 
 def check_syntax(source: str) -> tuple[int, str] | None:
@@ -126,8 +186,25 @@ def referenced_fields(source: str) -> set[str]:
 # YAML: loading (promptsource's tags) and canonical writing
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, first: int, second: int, template: bool):
+        super().__init__(key)
+        self.key, self.first, self.second, self.template = key, first, second, template
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        # PyYAML keeps the last of two equal keys without a word: two templates with one id would
+        # silently lose one of them, two `jinja:` keys one body.
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            line, key = key_node.start_mark.line + 1, (key_node.tag, key_node.value)
+            if key in seen:
+                raise _DuplicateKey(key_node.value, seen[key], line, value_node.tag == "!Template")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_metadata(loader: yaml.SafeLoader, node: yaml.Node) -> TemplateMetadata:
@@ -189,18 +266,38 @@ class TemplateCollection:
         return path
 
 
+def _yaml_error(e: yaml.YAMLError, text: str, where: str) -> TemplateError:
+    """One line: `file:line: what`, the line being where the problem is (or, when the parser only notices
+    it at the end of the file, e.g. an unclosed quote, where the unclosed construct starts)."""
+    if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow: position, no mark
+        line = text.count("\n", 0, e.position) + 1
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        return TemplateError(f"{where}:{line}: invalid YAML: {e.reason} (character #x{char:04x})")
+    mark, context = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    if context is not None and getattr(e, "context", None):
+        problem += f" ({e.context} on line {context.line + 1})"
+        if mark is None or mark.index >= len(text.rstrip()):
+            mark = context
+    if isinstance(e, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
+        problem += " (known tags: !Template, !TemplateMetadata)"
+    else:
+        problem = f"invalid YAML: {problem}"
+    return TemplateError(f"{where}{f':{mark.line + 1}' if mark else ''}: {problem}")
+
+
 def parse_templates(text: str, where: str) -> TemplateCollection:
     try:
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass with two tags
-    except yaml.constructor.ConstructorError as e:
-        line = e.problem_mark.line + 1 if e.problem_mark else "?"
-        raise TemplateError(
-            f"{where}:{line}: {e.problem} (known tags: !Template, !TemplateMetadata)"
-        ) from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise TemplateError(f"{where}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise _yaml_error(e, text, where) from None
+    except _DuplicateKey as e:
+        what = f"template id '{e.key}'" if e.template else f"key '{e.key}'"
+        raise TemplateError(
+            f"{where}:{e.second}: {what} appears twice in one mapping (lines {e.first} and {e.second}); "
+            "YAML would silently keep only the second"
+            + ("; give one of the two templates a new id" if e.template else "")
+        ) from None
     if not isinstance(raw, dict) or "dataset" not in raw:
         raise TemplateError(f"{where}: expected a mapping with 'dataset' and 'templates'")
     task = str(raw["dataset"]) + (f"/{raw['subset']}" if raw.get("subset") else "")

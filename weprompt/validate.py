@@ -13,7 +13,15 @@ from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from weprompt.catalog import Task
-from weprompt.templates import SEPARATOR, Template, check_syntax, referenced_fields, render
+from weprompt.templates import (
+    SEPARATOR,
+    MissingValueError,
+    RenderLimitError,
+    Template,
+    check_syntax,
+    referenced_fields,
+    render,
+)
 
 DEFAULT_BUDGET = 2048  # tokens of context (paper); characters until a tokenizer is given
 
@@ -23,6 +31,8 @@ CODES = {
     "unknown_field": "references a field the task's data does not have",
     "sandbox": "the sandbox refused an unsafe operation",
     "render_error": "rendering raised an error",
+    "render_limit": "rendering ran past the time or size limit (an endless loop, a huge string)",
+    "missing_value": "the template prints a field that is None (missing) in the example",
     "missing_separator": "no ' ||| ' between input and target",
     "empty_input": "the rendered input is empty",
     "empty_target": "the rendered target is empty",
@@ -59,6 +69,21 @@ class Issue:
 
 def _length(text: str, count_tokens: Callable[[str], int] | None) -> int:
     return count_tokens(text) if count_tokens else len(text)
+
+
+def _render_issue(e: Exception) -> tuple[str, str, int | None]:
+    """(code, message, Jinja line) of an exception `render` raised."""
+    if isinstance(e, RenderLimitError):
+        return "render_limit", str(e), None
+    if isinstance(e, MissingValueError):
+        return "missing_value", str(e), None
+    if isinstance(e, UndefinedError):
+        return "undefined", str(e), None
+    if isinstance(e, SecurityError):
+        return "sandbox", str(e), None
+    if isinstance(e, TemplateSyntaxError):
+        return "syntax", e.message or str(e), e.lineno
+    return "render_error", f"{type(e).__name__}: {e}", None
 
 
 def validate_template(
@@ -99,17 +124,11 @@ def validate_template(
     for i, ex in enumerate(examples):
         try:
             r = render(template, ex, seed=i)
-        except UndefinedError as e:
-            add("undefined", str(e), i)
-            continue
-        except SecurityError as e:
-            add("sandbox", str(e), i)
-            continue
-        except TemplateSyntaxError as e:
-            add("syntax", e.message or str(e), i, e.lineno)
-            continue
-        except Exception as e:  # any other runtime error in user Jinja (bad index, type error, ...)
-            add("render_error", f"{type(e).__name__}: {e}", i)
+        except Exception as e:  # any runtime error in user Jinja (bad index, type error, a limit, ...)
+            code, message, line = _render_issue(e)
+            add(code, message, i, line)
+            if code == "render_limit":
+                break  # every further example would cost the time limit again
             continue
         if not r.input:
             add("empty_input", "input renders empty", i)

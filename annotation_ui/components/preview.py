@@ -8,10 +8,15 @@ import streamlit as st
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from weprompt.templates import Template, render
+from weprompt.templates import MissingValueError, RenderLimitError, Template, render
 from weprompt.validate import Issue
 
-_ERROR_NAMES = {UndefinedError: "undefined variable", SecurityError: "blocked by the sandbox"}
+_ERROR_NAMES = {
+    UndefinedError: "undefined variable",
+    SecurityError: "blocked by the sandbox",
+    RenderLimitError: "stopped at a render limit",
+    MissingValueError: "prints a missing value",
+}
 
 
 def _why(e: Exception) -> str:
@@ -30,7 +35,11 @@ def render_examples(
     budget: int,
     ranked: bool,
 ) -> None:
-    """One row per example: input | target, with choices, a target-in-choices mark and the length."""
+    """One row per example: input | target, with choices, a target-in-choices mark and the length.
+
+    After a render limit (an endless loop, say: each try costs the time limit) the other examples are
+    not rendered, so the page stays responsive while the annotator types.
+    """
     unit = "tokens" if count_tokens else "chars"
     for index, ex in examples:
         with st.container(border=True):
@@ -38,6 +47,8 @@ def render_examples(
                 r = render(template, ex, seed=index)
             except Exception as e:  # any error in the annotator's Jinja is shown, never raised
                 st.error(f"example {index}: {_why(e)}")
+                if isinstance(e, RenderLimitError):
+                    break
                 continue
             left, right = st.columns([3, 2])
             left.caption(f"example {index} · input")

@@ -17,7 +17,6 @@ and look up only the n-grams the bitmap lets through, which saves most random re
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -29,7 +28,9 @@ from datatrove.pipeline.base import PipelineStep
 
 from pretrain.atomic import atomic_open, atomic_write_text
 from pretrain.corpus.base import DocFilter
+from pretrain.corpus.reader import CorpusInputError
 from pretrain.corpus.text import ngram_hashes, units
+from pretrain.gzfile import open_maybe_gzip
 
 INDEX_META = "index.json"
 BITMAP_BITS = 28
@@ -60,11 +61,15 @@ def task_files(data_dir: str | Path, splits: list[str]) -> list[tuple[str, str, 
 
 
 def _read_examples(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    with open_maybe_gzip(path, CorpusInputError) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                example = json.loads(line)
+            except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+                raise CorpusInputError(f"{path}:{line_no}: not a JSON line ({e})") from None
+            yield example
 
 
 def _hash_batch(batch: list[str], sizes, tid: int, chunks: dict, owners: dict) -> None:

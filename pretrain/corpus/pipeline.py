@@ -31,7 +31,7 @@ from pathlib import Path
 from pretrain.atomic import atomic_write_text
 from pretrain.config import dump_config
 from pretrain.corpus.config import CorpusConfig, CorpusConfigError
-from pretrain.corpus.reader import list_corpus_files, list_sources
+from pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
 from pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
 
 SUMMARY_JSON = "summary.json"
@@ -61,6 +61,7 @@ class CorpusPipeline:
         self.corpus_dir = cfg.resolved_corpus_dir()
         self.work = Layout(cfg.resolved_work_dir())
         self.sources = list_sources(self.corpus_dir)
+        check_corpus_files(self.corpus_dir)
         self.drop_sources = self._check_sources()
         self.stages = self._stages()
 

@@ -4,30 +4,35 @@ The folder name is the document's source (books, news, forums, academic, ...): t
 of re-balancing. Tasks split the corpus by line (line i goes to rank i mod world_size in every file), so
 two workers stay busy even though one file holds most of the text.
 
-Bad input never stops a run: undecodable lines, invalid JSON, a missing or empty `text`, a runaway
-document (read in bounded chunks, so a multi-GB line costs no memory) and corrupt gzip streams are
-counted as drops with their reason; documents read before a corrupt point are kept.
+Bad lines never stop a run: undecodable lines, invalid JSON, a missing or empty `text` and a runaway
+document (read in bounded chunks, so a multi-GB line costs no memory) are counted as drops with their
+reason. A bad *file* stops it with a CorpusInputError naming the file: one that is not what its name says
+(a `.jsonl.gz` that is not gzip, a `.jsonl` that is; pretrain/gzfile.py), a truncated or corrupt gzip
+file (a partial corpus must not pass for a whole one), and one whose first record is not a JSON object
+(binary data, plain text: counting every line of it as a drop would hide that the source is missing).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import json
+import re
 import time
-import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from datatrove.data import Document, DocumentsPipeline
 
 from pretrain.corpus.base import CountedStep
 from pretrain.errors import UserError
+from pretrain.gzfile import maybe_gunzip
 
 READ_CHUNK = 1 << 20
+# Bytes JSON text never holds unescaped (all ASCII controls but tab, LF, CR): binary data, not JSON Lines.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 class CorpusInputError(UserError):
-    """The corpus directory has no readable source folders."""
+    """The corpus directory has no source files, or a file in it is not (readable) JSON Lines."""
 
 
 def list_corpus_files(corpus_dir: str | Path) -> list[tuple[str, Path]]:
@@ -67,6 +72,40 @@ def _lines(fh, max_bytes: int):
             yield line, False
 
 
+def check_first_record(fh: BinaryIO, path: Path) -> None:
+    """Refuse a file whose first non-blank line is not the start of a JSON object (binary or plain text).
+
+    Only the buffered head is looked at (`peek`: nothing is consumed), so every rank decides alike."""
+    head = fh.peek(READ_CHUNK)[:READ_CHUNK]
+    body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not body:
+        return  # empty (or all blank so far): nothing to judge
+    line_no = head[: len(head) - len(body)].count(b"\n") + 1
+    first = body.split(b"\n", 1)[0]
+    control = _CONTROL.search(first)
+    if control:
+        why = (
+            f"holds the control byte {control.group()[0]:#04x}, which JSON text never contains (binary data?)"
+        )
+    elif not first.startswith(b"{"):
+        why = f"does not start with '{{' but with {first[:24]!r} (plain text?)"
+    else:
+        return
+    raise CorpusInputError(
+        f"{path}:{line_no}: not JSON Lines: the first record {why}; "
+        'each line must be a JSON object like {"text": "..."}'
+    )
+
+
+def check_corpus_files(corpus_dir: str | Path) -> None:
+    """Before any work: every corpus file is what its name says and starts with a JSON object.
+
+    Reads each file's first buffer only; truncation further in is found when the file is read."""
+    for _, path in list_corpus_files(corpus_dir):
+        with open(path, "rb") as raw, maybe_gunzip(raw, path, CorpusInputError) as fh:
+            check_first_record(fh, path)
+
+
 def _has_lone_surrogate(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -77,7 +116,7 @@ def _has_lone_surrogate(text: str) -> bool:
 
 class CorpusReader(CountedStep):
     """Reader step. Drop reasons: invalid_utf8, invalid_json, missing_text, empty_text, invalid_unicode,
-    too_long, source_not_in_balance_config; whole-file problems are counted as unreadable_file / empty_file notes."""
+    too_long, source_not_in_balance_config; an empty file is an empty_file note, a bad file a CorpusInputError."""
 
     name = "read"
 
@@ -140,6 +179,35 @@ class CorpusReader(CountedStep):
         self.record(doc, reason, nbytes=len(raw))
         return doc if reason is None else None
 
+    def _read_file(self, file_idx: int, source: str, path: Path, rank: int, world_size: int, bar):
+        """This rank's documents of one file (line i goes to rank i mod world_size); counts the rest."""
+        dataset = _file_stem(path)
+        max_bytes = 4 * self.max_doc_chars + 1024
+        t0 = time.perf_counter()
+        n_lines = shown = 0
+        with open(path, "rb") as raw, maybe_gunzip(raw, path, CorpusInputError) as fh:
+            check_first_record(fh, path)
+            for line_no, (line, too_long) in enumerate(_lines(fh, max_bytes)):
+                n_lines += 1
+                if bar is not None and line_no % 4096 == 0:  # compressed bytes consumed so far
+                    bar.update(raw.tell() - shown)
+                    shown = raw.tell()
+                if line_no % world_size != rank:
+                    continue
+                if too_long:
+                    self._bad(source, dataset, line_no, "too_long", "")
+                    continue
+                doc = self._parse(line, source, dataset, line_no, (file_idx << 32) | line_no)
+                if doc is not None:
+                    self.seconds += time.perf_counter() - t0
+                    yield doc
+                    t0 = time.perf_counter()
+        self.seconds += time.perf_counter() - t0
+        if n_lines == 0 and rank == 0:
+            self.note("empty_file", source=source)
+        if bar is not None:
+            bar.update(path.stat().st_size - shown)
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
@@ -152,44 +220,10 @@ class CorpusReader(CountedStep):
             bar = tqdm(
                 total=total, unit="B", unit_scale=True, desc=f"read[{rank}]", position=rank, leave=False
             )
-        max_bytes = 4 * self.max_doc_chars + 1024
-        for file_idx, (source, path) in enumerate(files):
-            dataset = _file_stem(path)
-            t0 = time.perf_counter()
-            n_lines = 0
-            shown = 0
-            try:
-                with (
-                    open(path, "rb") as raw,
-                    gzip.GzipFile(fileobj=raw)
-                    if path.name.endswith(".gz")
-                    else contextlib.nullcontext(raw) as fh,
-                ):
-                    for line_no, (line, too_long) in enumerate(_lines(fh, max_bytes)):
-                        n_lines += 1
-                        if bar is not None and line_no % 4096 == 0:  # compressed bytes consumed so far
-                            bar.update(raw.tell() - shown)
-                            shown = raw.tell()
-                        if line_no % world_size != rank:
-                            continue
-                        if too_long:
-                            self._bad(source, dataset, line_no, "too_long", "")
-                            continue
-                        doc = self._parse(line, source, dataset, line_no, (file_idx << 32) | line_no)
-                        if doc is not None:
-                            self.seconds += time.perf_counter() - t0
-                            yield doc
-                            t0 = time.perf_counter()
-            except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-                if rank == 0:  # every rank meets it; count it once
-                    self.note("unreadable_file", source=source)
-                    self.note(f"unreadable_file:{dataset}:{type(e).__name__}")
-                n_lines = -1
-            self.seconds += time.perf_counter() - t0
-            if n_lines == 0 and rank == 0:
-                self.note("empty_file", source=source)
+        try:
+            for file_idx, (source, path) in enumerate(files):
+                yield from self._read_file(file_idx, source, path, rank, world_size, bar)
+        finally:
             if bar is not None:
-                bar.update(path.stat().st_size - shown)
-        if bar is not None:
-            bar.close()
+                bar.close()  # also on a bad file: its error then starts on a line of its own
         self.save_counts(rank)

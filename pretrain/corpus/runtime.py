@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pretrain.corpus.config import CorpusConfig
+from pretrain.errors import UserError
 
 
 @dataclass
@@ -50,6 +51,12 @@ def fingerprint(cfg: CorpusConfig, stage: Stage, upstream: str, extra: dict) -> 
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _not_user_error(record: dict) -> bool:
+    """Keep a task's UserError off the console: the CLI prints it as one line (the task log keeps it all)."""
+    exc = record["exception"]
+    return not (exc is not None and isinstance(exc.value, UserError))
+
+
 @contextlib.contextmanager
 def quiet_datatrove(verbose: bool):
     """datatrove prints INFO logs of every task to the console; keep those in its log files only."""
@@ -64,7 +71,9 @@ def quiet_datatrove(verbose: bool):
 
     def console_warnings_only() -> None:
         logger.remove()
-        logger.add(sys.stderr, level="WARNING", format="{level} | {name}:{line} - {message}")
+        logger.add(
+            sys.stderr, level="WARNING", format="{level} | {name}:{line} - {message}", filter=_not_user_error
+        )
 
     def add_task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
         # datatrove's own version, with the console at WARNING: the task's log file keeps everything.

@@ -105,7 +105,7 @@ class TorchBackend:
             torch.save(self.optimizer.state_dict(), tmp_dir / OPTIMIZER_FILE)
 
     def load(self, step_dir: Path) -> None:
-        from pretrain.checkpoint import read_torch_file
+        from pretrain.checkpoint import load_weights, read_torch_file
 
-        self.module.load_state_dict(read_torch_file(step_dir / MODEL_FILE))
+        load_weights(self.module, step_dir)
         self.optimizer.load_state_dict(read_torch_file(step_dir / OPTIMIZER_FILE))

@@ -50,7 +50,7 @@ class CheckpointConfig:
     every: int = 100  # steps; 0 = only at the end
     keep_last: int = 3  # plus the newest one old enough to roll a loss spike back to
     resume: str = "auto"  # auto (latest checkpoint of the run, if any) | never | a checkpoint directory
-    verify: bool = True  # check sha256 of every file against the manifest when loading
+    verify: bool = True  # sha256 of every file against the manifest on resume / init_from (sizes always)
 
 
 @dataclass
@@ -71,6 +71,8 @@ class LoggingConfig:
     every: int = 10  # steps between log records (JSONL) and progress updates
     progress: bool = True  # tqdm bar on rank 0
     plot: bool = True  # curves.png (loss, val loss, lr) at the end
+    # MFU denominator, FLOP/s per device; None: the GPU table, or measured on the CPU at the start of the run.
+    peak_flops: float | None = None
 
 
 @dataclass
@@ -118,6 +120,10 @@ class TrainerConfig:
                 "train.spike: need window >= min_history >= 1",
             ),
             (self.logging.every >= 1, "train.logging.every must be >= 1"),
+            (
+                self.logging.peak_flops is None or self.logging.peak_flops > 0,
+                "train.logging.peak_flops must be > 0 (FLOP/s per device) or null",
+            ),
         ]
         for ok, msg in checks:
             if not ok:

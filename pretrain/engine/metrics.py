@@ -3,25 +3,26 @@
 MFU = (training FLOPs per token × tokens per second) / peak FLOP/s of the hardware, with FLOPs per token
 = 6·N + 12·L·d·T (PaLM, appendix B; N = parameters in matmuls). Peaks come from a table of dense
 tensor-core numbers per GPU and dtype; a CPU has no datasheet number we can trust (cores, clocks, AVX-512
-and AMX vary per host and per VM), so its peak is *measured*: the best of a few large matmuls in the run's
-dtype on the run's threads. An MFU on CPU is therefore "fraction of what this CPU's BLAS reaches on a big
-square matmul", which is what the training loop could reach at best.
+and AMX vary per host and per VM), so its peak is *measured* in the run: the best of a few large matmuls
+in the run's dtype on the run's threads. An MFU on CPU is therefore "fraction of what this CPU's BLAS
+reaches on a big square matmul", which is what the training loop could reach at best. No earlier run's
+number is reused (no cache file): a reported MFU depends on this run alone. Where one measurement is not
+trusted (a busy shared host), `train.logging.peak_flops` gives the peak explicitly. The source of the
+number ("table: ...", "measured: ...", "configured: ...") is logged and stored in the run's summary.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
+import logging
 import platform
 import resource
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from pretrain.atomic import atomic_write_text
+log = logging.getLogger(__name__)
 
 # Dense peak FLOP/s (no sparsity) per device name fragment and precision. fp32 on Ampere+ counts TF32.
 PEAK_FLOPS: dict[str, dict[str, float]] = {
@@ -66,37 +67,35 @@ def _cpu_name() -> str:
     return platform.processor() or "cpu"
 
 
-@functools.cache
+@functools.cache  # measured once per process (and dtype): never read from an earlier run
 def measure_cpu_peak(precision: str = "fp32", seconds: float = 0.6) -> float:
-    """Best FLOP/s of square matmuls (n = 512, 1024) in `precision` on the current threads.
-
-    On a shared host one measurement can land in a busy moment and underestimate the peak (inflating MFU),
-    so the best value ever seen for this CPU model, thread count and dtype is kept in
-    ~/.cache/weprompt/cpu_peak.json and used when it is higher."""
-    measured = max(_matmul_peak(precision, n, seconds / 2) for n in (512, 1024))
-    key = f"{_cpu_name()}|threads={torch.get_num_threads()}|{precision}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "weprompt" / "cpu_peak.json"
-    try:
-        known = json.loads(cache.read_text()) if cache.is_file() else {}
-        best = max(measured, float(known.get(key, 0.0)))
-        if best > known.get(key, 0.0):
-            known[key] = best
-            atomic_write_text(cache, json.dumps(known, indent=1) + "\n")
-        return best
-    except (OSError, ValueError):
-        return measured
+    """Best FLOP/s of square matmuls (n = 512, 1024) in `precision` on the current threads, measured now."""
+    return max(_matmul_peak(precision, n, seconds / 2) for n in (512, 1024))
 
 
-def peak_flops(device: torch.device, precision: str) -> tuple[float, str]:
-    """(peak FLOP/s per device, where the number comes from)."""
+def _peak_and_source(device: torch.device, precision: str, configured: float | None) -> tuple[float, str]:
+    if configured is not None:
+        return configured, f"configured: train.logging.peak_flops = {configured:.4g} FLOP/s"
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         for key, table in PEAK_FLOPS.items():
             if key in name and table.get(precision):
                 return table[precision], f"table: {key} {precision}"
-        return 0.0, f"unknown GPU '{name}' (add it to PEAK_FLOPS)"
+        return 0.0, f"unknown GPU '{name}' (add it to PEAK_FLOPS or set train.logging.peak_flops)"
     peak = measure_cpu_peak(precision)
-    return peak, f"measured: best {precision} matmul on {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return peak, (
+        f"measured: {peak / 1e9:.1f} GFLOP/s, best {precision} matmul on {threads} threads of "
+        f"{_cpu_name()}, in this process"
+    )
+
+
+def peak_flops(device: torch.device, precision: str, configured: float | None = None) -> tuple[float, str]:
+    """(peak FLOP/s per device, where the number comes from): `configured` when given, else the GPU table,
+    else measured on this CPU now. The source is logged; the trainer stores it in summary.json."""
+    peak, source = _peak_and_source(device, precision, configured)
+    log.info("MFU peak: %s", source)
+    return peak, source
 
 
 def mfu(flops_per_token: float, tokens_per_s_per_device: float, peak: float) -> float:

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pretrain.config import ConfigError, dump_config, from_dict, load_config, to_dict
+from pretrain.config import (
+    ConfigError,
+    apply_override,
+    blame_override,
+    dump_config,
+    from_dict,
+    read_yaml_mapping,
+    to_dict,
+)
 from pretrain.engine.config import TrainerConfig
 from pretrain.model import ModelConfig, preset
 
@@ -39,24 +47,38 @@ class PretrainConfig:
 class _Sections:
     """First pass: only the top-level keys are checked here; each section is checked by its own class."""
 
-    model: Any = None
-    data: Any = None
-    train: Any = None
+    model: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    train: dict[str, Any] | None = None
 
 
 def load_pretrain_config(
     path: str | os.PathLike | None, overrides: list[str] | None = None
 ) -> tuple[PretrainConfig, bool]:
     """The config, and whether `model.vocab_size` was given (otherwise it comes from the tokenizer)."""
-    raw = load_config(_Sections, path, overrides)
+    data = read_yaml_mapping(path)
+    for o in overrides or []:
+        apply_override(data, o)
+    try:
+        return _build_config(data, str(path) if path else "config")
+    except ConfigError as e:
+        blamed = blame_override(e, overrides)
+        if blamed is e:
+            raise
+        raise blamed from e
+
+
+def _build_config(data: dict, where: str) -> tuple[PretrainConfig, bool]:
+    raw = from_dict(_Sections, data, where)
     model = dict(raw.model or {})
-    if not isinstance(raw.model or {}, dict):
-        raise ConfigError(f"{path}: model must be a mapping")
     name = model.pop("preset", None)
     vocab_given = "vocab_size" in model
+    if name is not None and not isinstance(name, str):
+        detail = f"model.preset: expected a preset name, got {name!r}"
+        raise ConfigError(f"{where}.{detail}", ("model", "preset"), detail)
     merged = {**(to_dict(preset(name)) if name else {}), **model}
-    data = {"model": merged, "data": raw.data or {}, "train": raw.train or {}}
-    return from_dict(PretrainConfig, data, where=str(path) if path else "config"), vocab_given
+    sections = {"model": merged, "data": raw.data or {}, "train": raw.train or {}}
+    return from_dict(PretrainConfig, sections, where), vocab_given
 
 
 def run_pretrain(cfg: PretrainConfig, vocab_given: bool = True):

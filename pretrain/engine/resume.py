@@ -1,5 +1,6 @@
-"""Where a run resumes from, and the checks that a checkpoint fits the run before anything is written:
-the same model shape, backend, tokenizer and number of ranks."""
+"""Where a run resumes from (or takes its initial weights from), and the checks that a checkpoint fits the
+run before anything is written: verified files, weights that fit their config, the same model shape,
+backend, tokenizer and number of ranks."""
 
 from __future__ import annotations
 
@@ -57,9 +58,10 @@ def find_resume(
         target = ckpt.resolve(mode)
     if target is None:
         return None
-    if cfg.checkpoint.verify:
-        ckpt.verify(target, hashes=True)
-    check_same_shape(ckpt.read_model_config(target), model_config, target)
+    ckpt.verify(target, hashes=cfg.checkpoint.verify)
+    stored = ckpt.read_model_config(target)
+    ckpt.check_weights(target, stored)
+    check_same_shape(stored, model_config, target)
     state = TrainerState.read(target)
     if state.backend != ("deepspeed" if cfg.deepspeed.enabled else "torch"):
         raise ckpt.CheckpointError(
@@ -78,3 +80,14 @@ def find_resume(
             "an exact resume needs the same number (or start a new run with init_from)"
         )
     return target
+
+
+def check_init_from(cfg: TrainerConfig, model_config: ModelConfig | None) -> Path:
+    """The checkpoint `init_from` names, verified, its weights checked to fit its own config and (unless
+    `model_config` is None: a model that is not a WeLM) that config to have this run's shape."""
+    step_dir = ckpt.open_checkpoint(cfg.init_from, hashes=cfg.checkpoint.verify)
+    stored = ckpt.read_model_config(step_dir)
+    ckpt.check_weights(step_dir, stored)
+    if model_config is not None:
+        check_same_shape(stored, model_config, step_dir)
+    return step_dir

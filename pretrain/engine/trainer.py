@@ -38,7 +38,8 @@ from pretrain.engine.logger import JsonlLogger, plot_curves
 from pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
 from pretrain.engine.optim import lr_at
 from pretrain.engine.precision import autocast
-from pretrain.engine.resume import check_same_shape, find_resume
+from pretrain.engine.resume import check_init_from, find_resume
+from pretrain.engine.runlock import lock_run_dir
 from pretrain.engine.state import (
     TrainerState,
     load_rank_state,
@@ -105,21 +106,35 @@ class Trainer:
         if cfg.flush_denormal:
             torch.set_flush_denormal(True)
         self.env = env or setup(cfg.deepspeed.enabled)
-        # Before any write: a refused resume must leave the run dir as it was.
-        resume_from = find_resume(cfg, model_config, self.env.world_size, tokenizer_fingerprint)
+        self._lock = lock_run_dir(self.run_dir, self.env)
+        try:
+            self._setup(cfg, model_config, model, tokenizer_fingerprint)
+        except BaseException:
+            self._lock.release(undo=True)  # a refused run leaves the run dir as it was
+            raise
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def _setup(
+        self, cfg: TrainerConfig, model_config: ModelConfig, model: nn.Module | None, fingerprint: str | None
+    ) -> None:
+        # Checks before any write: a refused resume must leave the run dir as it was.
+        resume_from = find_resume(cfg, model_config, self.env.world_size, fingerprint)
+        init_dir = None
+        if cfg.init_from and resume_from is None:
+            welm = model is None or isinstance(model, WeLM)
+            init_dir = check_init_from(cfg, model_config if welm else None)
         if self.env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             ckpt.clean_stale(self.ckpt_dir)
-            self.tokenizer_dir = ckpt.snapshot_tokenizer(
-                self.run_dir, self.tokenizer_dir, self._tokenizer_fingerprint
-            )
+            self.tokenizer_dir = ckpt.snapshot_tokenizer(self.run_dir, self.tokenizer_dir, fingerprint)
         self.env.barrier()
 
         seed_everything(cfg.seed)  # identical initial weights on every rank
         model = model if model is not None else WeLM(model_config)
-        if cfg.init_from and resume_from is None:
-            self._init_weights(model, cfg.init_from)
+        if init_dir is not None:
+            ckpt.load_weights(model, init_dir)
         if cfg.deepspeed.enabled:
             from pretrain.engine.backend_ds import DeepSpeedBackend
 
@@ -132,7 +147,7 @@ class Trainer:
 
         self.state = TrainerState(
             backend=self.backend.name, precision=cfg.precision, world_size=self.env.world_size,
-            tokenizer_fingerprint=tokenizer_fingerprint,
+            tokenizer_fingerprint=fingerprint,
         )  # fmt: skip
         self.detector = spk.SpikeDetector(cfg.spike)
         self.logger = JsonlLogger(self.run_dir, enabled=self.env.is_main)
@@ -147,14 +162,6 @@ class Trainer:
             (self.run_dir / "model_config.json").write_text(
                 json.dumps(to_dict(model_config), indent=1) + "\n"
             )
-
-    # -- setup -------------------------------------------------------------------------------------
-
-    def _init_weights(self, model: nn.Module, path: str) -> None:
-        step_dir = ckpt.resolve(path)
-        if isinstance(model, WeLM):
-            check_same_shape(ckpt.read_model_config(step_dir), self.model_config, step_dir)
-        model.load_state_dict(ckpt.read_torch_file(step_dir / ckpt.MODEL_FILE))
 
     def _restore(self, step_dir: Path) -> None:
         """Everything from a checkpoint: weights, optimizer, scaler, RNG, data position, counters."""
@@ -210,7 +217,9 @@ class Trainer:
             raise UserError(f"loss spike at step {spike_step} ({reason}) and no checkpoint to roll back to")
         before = {"lr_scale": self.state.lr_scale, "loss_scale": self.backend.loss_scale,
                   "events": list(self.state.spike_events), "data": self.source.state_dict()}  # fmt: skip
-        self._restore(self.ckpt_dir / ckpt.step_name(target))
+        anchor = self.ckpt_dir / ckpt.step_name(target)
+        ckpt.verify(anchor, hashes=self.cfg.checkpoint.verify)
+        self._restore(anchor)
         data_at_ckpt = self.source.state_dict()
         self.source.skip(sc.skip_batches * self.cfg.grad_accum)
         self.backend.reset_loss_scale()
@@ -266,11 +275,18 @@ class Trainer:
         return {k: v.to(self.env.device, non_blocking=True) for k, v in batch.items()}
 
     def fit(self) -> TrainResult:
+        """Train to `total_steps` (or the time budget); the run dir's lock is released at the end."""
+        try:
+            return self._fit()
+        finally:
+            self._lock.release()
+
+    def _fit(self) -> TrainResult:
         cfg, env = self.cfg, self.env
         wall0 = time.perf_counter()
         if cfg.spike.enabled and cfg.checkpoint.every and not ckpt.list_checkpoints(self.ckpt_dir):
             self.save_checkpoint()  # step 0: the rollback anchor for a spike in the first steps
-        peak, peak_source = peak_flops(env.device, cfg.precision)
+        peak, peak_source = peak_flops(env.device, cfg.precision, cfg.logging.peak_flops)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.total_steps, initial=self.state.step, disable=not (cfg.logging.progress and env.is_main),
@@ -392,4 +408,5 @@ class Trainer:
         return val
 
     def close(self) -> None:
+        self._lock.release()
         self.env.close()

@@ -13,7 +13,7 @@ from pretrain.model import ModelConfig, WeLM
 from weprompt.cli.main import main
 
 
-def test_cli_writes_json_and_markdown(checkpoint, make_bank, tmp_path, capsys, data_dir):
+def test_cli_writes_json_and_markdown(checkpoint, make_bank, tmp_path, capsys, synth_data):
     bank = make_bank({"ocnli": OCNLI, "cmrc2018": CMRC})
     out = tmp_path / "out"
     argv = [
@@ -72,7 +72,7 @@ def test_model_hash_follows_the_weights(tiny_lm, checkpoint):
     assert modelio.weights_hash(changed) != tiny_lm.model_hash
 
 
-def test_a_task_the_model_was_trained_on_is_flagged(checkpoint, make_bank, tmp_path, data_dir):
+def test_a_task_the_model_was_trained_on_is_flagged(checkpoint, make_bank, tmp_path, synth_data):
     from eval.report import to_markdown
     from eval.runner import evaluate
 
@@ -86,7 +86,7 @@ def test_a_task_the_model_was_trained_on_is_flagged(checkpoint, make_bank, tmp_p
     assert "⚠ trained on" in to_markdown(res)
 
 
-def test_checkpoint_written_by_the_real_trainer(tiny_base, tmp_path, data_dir):
+def test_checkpoint_written_by_the_real_trainer(tiny_base, tmp_path, synth_data):
     """A base made by the engine (context 64: prompts are cut to fit, and the results say so)."""
     from eval.runner import evaluate
 

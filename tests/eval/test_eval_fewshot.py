@@ -1,4 +1,4 @@
-"""Few-shot demonstrations and prompt assembly on real data (no model)."""
+"""Few-shot demonstrations and prompt assembly on OCNLI-schema rows (synthetic; no model)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _builder(tok, shots, demo_rows, demo_split_name, eval_split="validation", co
     return PromptBuilder(task, OCNLI[0], tok, context, shots, 0, demo_rows, demo_split_name, eval_split)
 
 
-def test_demos_never_the_evaluated_example(task_tokenizer, data_dir):
+def test_demos_never_the_evaluated_example(task_tokenizer, synth_data):
     rows = load_split("ocnli", "validation").select(range(12)).to_list()
     b = _builder(task_tokenizer, 5, rows, "validation")  # demonstrations from the evaluated split itself
     for i, row in enumerate(rows):
@@ -48,7 +48,7 @@ def test_demos_never_the_evaluated_example(task_tokenizer, data_dir):
     assert all(d.input != r.input for d in b.demos("validation/0", 0, r))
 
 
-def test_assemble_drops_far_demos_then_cuts_input(task_tokenizer, data_dir):
+def test_assemble_drops_far_demos_then_cuts_input(task_tokenizer, synth_data):
     tok = task_tokenizer
     rows = load_split("ocnli", "train").select(range(40)).to_list()
     b = _builder(tok, 5, rows, "train", context=10_000)

@@ -20,7 +20,7 @@ def _reference(model, prefix, max_new, stops):
     return out, "max_tokens"
 
 
-def test_greedy_matches_full_forward_loop(tiny_lm, data_dir):
+def test_greedy_matches_full_forward_loop(tiny_lm):
     tok = tiny_lm.tokenizer
     gen = Generator(tiny_lm.model, tok)
     assert tok.encode("\n")[0] in gen.stop_ids and set(gen.stop_ids) == set(newline_ids(tok))

@@ -50,7 +50,7 @@ def _scores(results: dict) -> dict:
     }
 
 
-def test_scores_do_not_depend_on_batch_size(tiny_lm, make_bank, tmp_path, data_dir):
+def test_scores_do_not_depend_on_batch_size(tiny_lm, make_bank, tmp_path, synth_data):
     bank = make_bank({"ocnli": [OCNLI[0], OCNLI[2]], "chid": CHID, "cmrc2018": CMRC[:1]})
     runs = {}
     for bs in (1, 3, 8):
@@ -81,7 +81,7 @@ def test_scores_do_not_depend_on_batch_size(tiny_lm, make_bank, tmp_path, data_d
     assert 0.0 <= gen["oos_rate"] <= 100.0 and gen["n"] == 8
 
 
-def test_cache_resumes_and_rescoring_needs_no_model(tiny_lm, make_bank, tmp_path, data_dir):
+def test_cache_resumes_and_rescoring_needs_no_model(tiny_lm, make_bank, tmp_path, synth_data):
     bank = make_bank({"ocnli": OCNLI[:1]})
     kw = dict(bank_dir=str(bank), cache_dir=str(tmp_path / "cache"), progress=False)
     calls = CountCalls(tiny_lm.model)
@@ -121,7 +121,7 @@ def test_cache_resumes_and_rescoring_needs_no_model(tiny_lm, make_bank, tmp_path
     assert scored["metrics"]["accuracy"] == full["tasks"]["ocnli"]["shots"]["0"]["prompts"][0]["score"]
 
 
-def test_tnews_gold_plus_three_negatives_same_under_every_prompt(tiny_lm, make_bank, tmp_path, data_dir):
+def test_tnews_gold_plus_three_negatives_same_under_every_prompt(tiny_lm, make_bank, tmp_path, synth_data):
     bank = make_bank({"tnews": TNEWS})
     res = evaluate(
         tiny_lm, ["tnews"], [0], limit=6, bank_dir=str(bank), cache_dir=str(tmp_path), progress=False
@@ -134,7 +134,7 @@ def test_tnews_gold_plus_three_negatives_same_under_every_prompt(tiny_lm, make_b
     assert res["tasks"]["tnews"]["shots"]["0"]["prompts"][0]["n_choices_mean"] == 4
 
 
-def test_results_are_self_describing(tiny_lm, make_bank, tmp_path, data_dir):
+def test_results_are_self_describing(tiny_lm, make_bank, tmp_path, synth_data):
     bank = make_bank({"ocnli": OCNLI[:2]})
     res = evaluate(
         tiny_lm, ["ocnli"], ["paper"], limit=3, seed=7, bank_dir=str(bank), cache_dir=str(tmp_path)
@@ -158,7 +158,7 @@ def test_results_are_self_describing(tiny_lm, make_bank, tmp_path, data_dir):
     json.dumps(res)  # plain JSON
 
 
-def test_template_that_does_not_render_is_counted_not_fatal(tiny_lm, make_bank, tmp_path, data_dir):
+def test_template_that_does_not_render_is_counted_not_fatal(tiny_lm, make_bank, tmp_path, synth_data):
     broken = template(
         "有时坏",
         "{{sentence1}}{% if label_id == 1 %}{{no_such_field}}{% endif %} ||| {{answer_choices[label_id]}}",
@@ -174,7 +174,7 @@ def test_template_that_does_not_render_is_counted_not_fatal(tiny_lm, make_bank, 
     assert "task 'ocnli'" in msg and "有时坏" in msg and "validation/" in msg and "no_such_field" in msg
 
 
-def test_gold_not_among_choices_names_task_template_example(tiny_lm, make_bank, tmp_path, data_dir):
+def test_gold_not_among_choices_names_task_template_example(tiny_lm, make_bank, tmp_path, synth_data):
     wrong = template("错选项", "{{sentence1}} ||| {{answer_choices[label_id]}}不对", "蕴含 ||| 中立 ||| 矛盾")
     bank = make_bank({"ocnli": [wrong]})
     with pytest.raises(
@@ -185,7 +185,7 @@ def test_gold_not_among_choices_names_task_template_example(tiny_lm, make_bank, 
         )
 
 
-def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_path, data_dir):
+def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_path, synth_data):
     raw = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
     for entry in raw["tasks"]:
         if entry["name"] == "ocnli":
@@ -200,7 +200,7 @@ def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_pat
         evaluate(tiny_lm, ["ocnlii"], [0], **kw)
 
 
-def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp_path, data_dir):
+def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp_path, synth_data):
     from eval.metrics import outside_choices
 
     bank = make_bank({"ocnli": OCNLI[:1]})

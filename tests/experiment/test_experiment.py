@@ -4,7 +4,6 @@ import json
 
 import pytest
 import yaml
-from testutil import requires_data
 
 from eval.bootstrap import paired_bootstrap
 from eval.experiment import ExperimentConfig, ExperimentEval, plan_units, run_experiment, validate
@@ -12,7 +11,7 @@ from eval.table6 import findings, load_paper
 from pretrain.errors import UserError
 from weprompt.catalog import load_catalog
 
-pytestmark = requires_data
+pytestmark = pytest.mark.usefixtures("synth_data")  # the tiny base trains and evaluates on synthetic rows
 
 FT = {
     "val_batches": 1,

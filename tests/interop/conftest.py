@@ -7,12 +7,12 @@ pytest.importorskip("safetensors")
 
 
 @pytest.fixture(scope="session")
-def exported(tiny_base, tmp_path_factory):
+def exported(tiny_base_session, tmp_path_factory):
     """(our step dir, exported transformers dir) for the tiny base checkpoint, via the real exporter."""
     from pretrain.checkpoint import resolve
     from pretrain.hf.export import export_checkpoint
 
-    base, _bank = tiny_base
+    base, _bank = tiny_base_session
     out = tmp_path_factory.mktemp("export") / "hf"
     result = export_checkpoint(base, out)
     assert result.verified is not None

@@ -8,13 +8,12 @@ context's trailing whitespace into the continuation and encodes context + contin
 import json
 
 import pytest
-from testutil import requires_data
 
 pytest.importorskip(
     "lm_eval", reason="lm-evaluation-harness is not installed (pip install 'weprompt[lmeval]')"
 )
 
-pytestmark = requires_data
+pytestmark = pytest.mark.usefixtures("synth_data")  # `lmeval-task` renders synthetic OCNLI rows
 
 
 def _our_request_ids(tok, context: str, continuation: str) -> tuple[list[int], list[int]]:

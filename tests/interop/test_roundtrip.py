@@ -4,7 +4,7 @@ import json
 
 import torch
 from safetensors.torch import load_file
-from testutil import requires_data, tiny_finetune_config
+from testutil import tiny_finetune_config
 
 from pretrain import checkpoint as ckpt
 from pretrain.hf.export import export_checkpoint
@@ -50,8 +50,7 @@ def test_imported_checkpoint_loads_for_evaluation(exported, tmp_path):
     )
 
 
-@requires_data
-def test_weprompt_finetune_from_imported_base_then_export(exported, tiny_base, tmp_path):
+def test_weprompt_finetune_from_imported_base_then_export(exported, tiny_base, tmp_path, synth_data):
     """A base from a transformers directory → WePrompt fine-tuning → export with the split in the card."""
     from weprompt.finetune import LeakageConfig, run_finetune
 

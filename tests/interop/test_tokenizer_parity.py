@@ -13,12 +13,10 @@ import json
 import random
 
 import pytest
-from testutil import REPO, requires_data
+from testutil import SHARED_CORPUS, requires_corpus, requires_data
 
 from pretrain.hf import InteropError
 from pretrain.hf.tokenizer import PROBES, parity_mismatches, parse_proto, tokenizer_files
-
-CORPUS = REPO.parent / "shared" / "corpus"
 
 
 def _hf_tokenizer(tok, tmp_path):
@@ -100,19 +98,18 @@ def test_bank_prompts_every_task(models):
     _assert_parity(ours, hf, texts, f"bank ({templates} templates)")
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+@requires_corpus
 def test_corpus_sample(models):
     _ours_model, _hf_model, ours, hf = models
     texts = []
-    for path in sorted(CORPUS.glob("*/*.jsonl.gz")):
+    for path in sorted(SHARED_CORPUS.glob("*/*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as f:
             texts += [json.loads(line)["text"] for line in itertools.islice(f, 25)]
     assert len(texts) >= 100
     _assert_parity(ours, hf, texts, "corpus")
 
 
-@requires_data
-def test_unigram_tokenizer(tmp_path):
+def test_unigram_tokenizer(tmp_path, synth_data):
     """The other SentencePiece model type: Unigram (reserved pieces must never win the lattice)."""
     from pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split

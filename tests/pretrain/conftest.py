@@ -1,22 +1,21 @@
-"""Fixtures for the pretrain tests: small slices of the real shared corpus and a small trained tokenizer."""
+"""Fixtures for the pretrain tests: small slices of the real shared corpus (they skip without it), a
+synthetic stand-in with the same layout (always present), and small tokenizers trained on each."""
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CORPUS_DIR = Path(os.environ.get("WEPROMPT_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
-DATA_DIR = Path(os.environ.get("WEPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
+import synthdata
+from testutil import SHARED_CORPUS
 
 
 def read_docs(rel: str, n: int, skip: int = 0) -> list[dict]:
     """The first `n` documents (after `skip`) of one corpus file, e.g. rel='books/four_classic_novels'."""
-    path = CORPUS_DIR / f"{rel}.jsonl.gz"
+    if SHARED_CORPUS is None:
+        pytest.skip("../shared/corpus is not present")
+    path = SHARED_CORPUS / f"{rel}.jsonl.gz"
     if not path.is_file():
         pytest.skip(f"shared corpus file {path} is absent")
     out = []
@@ -37,17 +36,10 @@ def corpus_docs():
 
 
 @pytest.fixture(scope="session")
-def corpus_dir() -> Path:
-    if not CORPUS_DIR.is_dir():
-        pytest.skip(f"shared corpus dir {CORPUS_DIR} is absent")
-    return CORPUS_DIR
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    if not DATA_DIR.is_dir():
-        pytest.skip(f"shared data dir {DATA_DIR} is absent")
-    return DATA_DIR
+def corpus_dir():
+    if SHARED_CORPUS is None:
+        pytest.skip("../shared/corpus is not present")
+    return SHARED_CORPUS
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +55,26 @@ def mixed_texts() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def small_tokenizer(tmp_path_factory, mixed_texts):
+def synth_texts() -> list[str]:
+    """386 synthetic documents laid out like `mixed_texts` ([0:200] short poems, [200:206] chapters of about
+    4,000 characters, [206:326] forum posts, [326:] English news; tests/synthdata.py), for tests that need
+    some Chinese-English text rather than the real corpus."""
+    return synthdata.mixed_texts()
+
+
+@pytest.fixture(scope="session")
+def small_tokenizer(tmp_path_factory, synth_texts):
+    """A 3,000-piece tokenizer trained on `synth_texts`."""
     from pretrain.tokenizer import train_tokenizer
 
     out = tmp_path_factory.mktemp("tok")
+    return train_tokenizer(synth_texts, out, vocab_size=3000, seed=0, character_coverage=0.995)
+
+
+@pytest.fixture(scope="session")
+def corpus_tokenizer(tmp_path_factory, mixed_texts):
+    """The same tokenizer trained on the real `mixed_texts`, for checks of how it encodes real text."""
+    from pretrain.tokenizer import train_tokenizer
+
+    out = tmp_path_factory.mktemp("corpus_tok")
     return train_tokenizer(mixed_texts, out, vocab_size=3000, seed=0, character_coverage=0.995)

@@ -1,11 +1,13 @@
 """Decontamination: the paper's rule (>= 2 shared 17-grams or one 34-gram with an evaluation example),
-characters for Chinese, words for runs of Latin letters; real evaluation examples from ../shared/data."""
+characters for Chinese, words for runs of Latin letters; real evaluation examples from ../shared/data, and
+the same rule on synthetic ones (tests/synthdata.py), which need no shared data."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import re
+import shutil
 
 import pytest
 from datatrove.data import Document
@@ -71,6 +73,57 @@ def test_rule_on_real_examples(small_data, mixed_texts):
     assert f.decide(_doc(filler[:500] + spaced)) == "contaminated"
     # Unrelated real text is clean; train splits are not in the index.
     assert f.decide(_doc(filler)) is None
+    assert f.counts["_total"]["contaminated_by:cmrc2018"] == 3
+
+
+@pytest.fixture(scope="module")
+def synth_small_data(tmp_path_factory, synth_data_dir):
+    """`small_data` from synthetic rows: the validation splits of cmrc2018 and ocnli (60 each) indexed,
+    their train splits present but not indexed."""
+    out = tmp_path_factory.mktemp("synth_data")
+    examples = {}
+    for task in ("cmrc2018", "ocnli"):
+        shutil.copytree(synth_data_dir / task, out / task)
+        for split in ("validation", "train"):
+            with gzip.open(out / task / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
+                examples[task if split == "validation" else f"{task}/train"] = [json.loads(x) for x in f]
+    idx = tmp_path_factory.mktemp("synth_idx")
+    meta = build_index(out, ["validation", "test"], (17, 34), idx)
+    return idx, examples, meta
+
+
+def test_rule_on_synthetic_examples(synth_small_data, synth_texts):
+    idx, examples, meta = synth_small_data
+    assert meta["tasks"] == ["cmrc2018", "ocnli"] and meta["examples"] == 120
+    f = DecontamFilter(str(idx))
+    filler = "".join(synth_texts[200:203])[:3000]  # unrelated text
+
+    # Runs of Han characters and punctuation: without the punctuation, their characters are consecutive
+    # units of the example (Latin words and numbers are units too, so runs stop there).
+    def han_runs(rows):
+        runs = [
+            re.sub("[，。！？]", "", m.group())
+            for ex in rows
+            for m in re.finditer("[\u4e00-\u9fff，。！？]{50,}", ex["context"])
+        ]
+        return [r for r in runs if len(r) >= 40]
+
+    runs = han_runs(examples["cmrc2018"])
+    assert len(runs) >= 2
+    # 34 consecutive units of an evaluation example inside an unrelated document: contaminated.
+    doc = _doc(filler[:1500] + runs[0][:34] + filler[1500:])
+    assert f.decide(doc) == "contaminated"
+    assert doc.metadata["contaminated_by"] == ["cmrc2018"]
+    # Two separate 17-unit passages are two 17-grams: contaminated; one alone is not.
+    two = _doc(filler[:1000] + runs[0][:17] + filler[1000:2000] + runs[1][:17] + filler[2000:])
+    one = _doc(filler[:1000] + runs[1][:17] + filler[1000:])
+    assert f.decide(two) == "contaminated"
+    assert f.decide(one) is None
+    # Punctuation and blanks do not hide an overlap.
+    assert f.decide(_doc(filler[:500] + " ".join(runs[1][:40]))) == "contaminated"
+    # Unrelated text is clean; train splits are not in the index.
+    assert f.decide(_doc(filler)) is None
+    assert f.decide(_doc(filler[:1500] + han_runs(examples["cmrc2018/train"])[0] + filler[1500:])) is None
     assert f.counts["_total"]["contaminated_by:cmrc2018"] == 3
 
 

@@ -27,11 +27,11 @@ def test_md5_ignores_blanks_and_punctuation():
     assert md5_key(a) != md5_key("话说天下大势，分久必合。")
 
 
-def test_simhash_is_near_for_edits_far_for_others(mixed_texts):
-    text = mixed_texts[200]  # a novel chapter
+def test_simhash_is_near_for_edits_far_for_others(synth_texts):
+    text = synth_texts[200]  # a chapter of about 4,000 characters
     edited = text[:1000] + "这是新插入的一句话。" + text[1000:]
     assert hamming(simhash(text, 4), simhash(edited, 4)) <= 8
-    assert hamming(simhash(text, 4), simhash(mixed_texts[201], 4)) > 16
+    assert hamming(simhash(text, 4), simhash(synth_texts[201], 4)) > 16
 
 
 def test_band_masks_cover_64_bits():
@@ -49,10 +49,10 @@ def test_near_pairs_matches_brute_force():
     assert got == want
 
 
-def test_finder_keeps_first_occurrence(mixed_texts):
-    a = mixed_texts[200][:2000]  # real novel text
+def test_finder_keeps_first_occurrence(synth_texts):
+    a = synth_texts[200][:2000]  # chapter text
     near = a[:500] + "之" + a[500:]
-    other = mixed_texts[201][:2000]
+    other = synth_texts[201][:2000]
     texts = {3: a, 1: near, 2: other, 0: a + "。"}  # order -> text; order 0 comes first
     order = np.array(list(texts))
     md5 = np.array([md5_key(t) for t in texts.values()], dtype="S16")
@@ -63,10 +63,10 @@ def test_finder_keeps_first_occurrence(mixed_texts):
     assert res["near_pairs"].tolist() == [[0, 1]]
 
 
-def test_steps_end_to_end(tmp_path, mixed_texts):
+def test_steps_end_to_end(tmp_path, synth_texts):
     docs = [
         Document(text=t, id=f"d{i}", metadata={"order": i, "source": "books"})
-        for i, t in enumerate(mixed_texts[200:230])
+        for i, t in enumerate(synth_texts[200:230])
     ]
     docs.append(
         Document(text=docs[0].text.replace("，", ","), id="dup", metadata={"order": 100, "source": "books"})

@@ -46,9 +46,9 @@ def test_drop_reasons():
     assert doc.metadata["lang"] == "fr"
 
 
-def test_deterministic_and_bounded_sample(mixed_texts):
+def test_deterministic_and_bounded_sample(synth_texts):
     a, b = LanguageFilter(["zh", "en"], seed=0), LanguageFilter(["zh", "en"], seed=0)
-    texts = mixed_texts[326:360]
+    texts = synth_texts[326:360]
     assert [a.detect(t) for t in texts] == [b.detect(t) for t in texts]
     long = "x" * 10_000
     assert len(sample_text(long, 300)) <= 302

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
+from pretrain.corpus import quality
 from pretrain.corpus.config import QualityConfig
 from pretrain.corpus.labelled import CORRUPTIONS, Example, build_labelled_set, corrupt, split_heldout
 from pretrain.corpus.quality import (
+    MIN_DISTINCT_PER_CLASS,
     MODEL_FILE,
+    QualityError,
     QualityFilter,
     evaluate,
     featurize,
@@ -21,12 +24,12 @@ from pretrain.corpus.quality import (
 )
 
 
-def test_fasttext_build_works_under_numpy2(tmp_path, mixed_texts):
+def test_fasttext_build_works_under_numpy2(tmp_path, synth_texts):
     # Trains (in a fresh process, see quality.py) and predicts here, under NumPy 2, deterministically.
     assert int(np.__version__.split(".")[0]) >= 2
     examples = [
         Example(t, "clean" if i < 326 else "noisy", "positive", "x", str(i))
-        for i, t in enumerate(mixed_texts)
+        for i, t in enumerate(synth_texts)
     ]
     cfg = QualityConfig(epoch=5)
     model = train_fasttext(examples, tmp_path / "a", cfg, seed=0)
@@ -39,22 +42,53 @@ def test_fasttext_build_works_under_numpy2(tmp_path, mixed_texts):
     assert (tmp_path / "a" / MODEL_FILE).read_bytes() == (tmp_path / "b" / MODEL_FILE).read_bytes()
 
 
-def test_tiny_training_set_is_a_clear_error(tmp_path):
-    from pretrain.corpus.quality import QualityError
+class _NoTraining:
+    """Stands in for the process pool that runs fastText: any training attempt fails the test."""
 
-    tiny = [
-        Example("春眠", "clean", "positive", "books", "a"),
-        Example("xy", "noisy", "synthetic:x", "books", "b"),
-    ] * 50
-    with pytest.raises(QualityError, match="labelled set is too small"):
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("fastText training was started")
+
+
+def _distinct(n_clean: int, n_noisy: int, copies: int = 1) -> list[Example]:
+    clean = [Example(f"春眠不觉晓第{i}首", "clean", "positive", "books", f"c{i}") for i in range(n_clean)]
+    noisy = [Example(f"click here {i}", "noisy", "synthetic:x", "books", f"n{i}") for i in range(n_noisy)]
+    return (clean + noisy) * copies
+
+
+def test_tiny_training_set_is_a_clear_error(tmp_path, monkeypatch):
+    # 100 examples but one distinct text per class: fastText gives NaN or a different model from run to
+    # run on this (module doc), so it is refused before fastText is started, the same way every time.
+    monkeypatch.setattr(quality, "ProcessPoolExecutor", _NoTraining)
+    tiny = _distinct(1, 1, copies=50)
+    with pytest.raises(
+        QualityError, match="training set is too small: 1 distinct clean and 1 distinct noisy"
+    ):
         train_fasttext(tiny, tmp_path, QualityConfig(dim=100, lr=0.1, word_ngrams=1, epoch=5), seed=0)
+    assert not (tmp_path / "train.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "n_clean, n_noisy", [(MIN_DISTINCT_PER_CLASS - 1, 50), (50, MIN_DISTINCT_PER_CLASS - 1)]
+)
+def test_one_class_below_the_minimum_is_refused(tmp_path, monkeypatch, n_clean, n_noisy):
+    monkeypatch.setattr(quality, "ProcessPoolExecutor", _NoTraining)
+    with pytest.raises(QualityError, match=f"at least {MIN_DISTINCT_PER_CLASS} of each"):
+        train_fasttext(_distinct(n_clean, n_noisy, copies=3), tmp_path, QualityConfig(), seed=0)
+
+
+def test_the_minimum_itself_is_trained(tmp_path, monkeypatch):
+    monkeypatch.setattr(quality, "ProcessPoolExecutor", _NoTraining)
+    with pytest.raises(AssertionError, match="training was started"):
+        train_fasttext(
+            _distinct(MIN_DISTINCT_PER_CLASS, MIN_DISTINCT_PER_CLASS), tmp_path, QualityConfig(), 0
+        )
 
 
 @pytest.fixture(scope="module")
-def labelled(mixed_texts):
+def labelled(synth_texts):
     pools: dict[str, list] = {}
     names = ["books/poetry"] * 200 + ["books/novels"] * 6 + ["forums/medical"] * 120 + ["news/bbc"] * 60
-    for i, (t, ds) in enumerate(zip(mixed_texts, names, strict=True)):
+    for i, (t, ds) in enumerate(zip(synth_texts, names, strict=True)):
         pools.setdefault(ds, []).append((f"{ds}/{i}", t, ds.split("/")[0]))
     rejected = [
         ("news/x/1", "★☆◆◇■□▲△●○" * 20, "news", "too_many_symbols"),

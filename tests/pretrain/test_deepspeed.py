@@ -28,10 +28,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, small_tokenizer, mixed_texts) -> Path:
+def data(tmp_path_factory, small_tokenizer, synth_texts) -> Path:
     root = tmp_path_factory.mktemp("ds_data")
     small_tokenizer.save(root / "tokenizer")
-    write_text_shards(root / "shards", small_tokenizer, mixed_texts)
+    write_text_shards(root / "shards", small_tokenizer, synth_texts)
     return root
 
 

@@ -335,7 +335,7 @@ def test_cli_prints_one_line_errors(tmp_path, capsys):
     assert "# parameters:" in capsys.readouterr().out
 
 
-def test_tokenizer_snapshot_survives_a_rebuilt_source(markov, small_tokenizer, mixed_texts, tmp_path):
+def test_tokenizer_snapshot_survives_a_rebuilt_source(markov, small_tokenizer, synth_texts, tmp_path):
     """A corpus rebuilt mid-run replaces the source tokenizer; checkpoints keep the one the run started with."""
     import shutil
 
@@ -347,7 +347,7 @@ def test_tokenizer_snapshot_survives_a_rebuilt_source(markov, small_tokenizer, m
     cfg = trainer_cfg(run, total_steps=6, checkpoint={"every": 3, "keep_last": 2})
     trainer = Trainer(cfg, MODEL, make_source(markov, cfg), tokenizer_dir=tok_dir,
                       tokenizer_fingerprint=small_tokenizer.fingerprint())  # fmt: skip
-    other = train_tokenizer(mixed_texts, tmp_path / "tok2", vocab_size=2500, seed=1, character_coverage=0.99)
+    other = train_tokenizer(synth_texts, tmp_path / "tok2", vocab_size=2500, seed=1, character_coverage=0.99)
     shutil.rmtree(tok_dir)
     other.save(tok_dir)
     trainer.fit()

@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, small_tokenizer, mixed_texts) -> Path:
+def data(tmp_path_factory, small_tokenizer, synth_texts) -> Path:
     root = tmp_path_factory.mktemp("resume_data")
     small_tokenizer.save(root / "tokenizer")
-    write_text_shards(root / "shards", small_tokenizer, mixed_texts)
+    write_text_shards(root / "shards", small_tokenizer, synth_texts)
     return root
 
 

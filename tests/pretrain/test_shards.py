@@ -17,9 +17,9 @@ def _write(tmp_path, docs, vocab_size=8000, shard_tokens=1 << 20):
     return TokenShards(tmp_path)
 
 
-def test_real_documents_round_trip(tmp_path, small_tokenizer, mixed_texts):
+def test_real_documents_round_trip(tmp_path, small_tokenizer, synth_texts):
     tok = small_tokenizer
-    texts = mixed_texts[190:260]
+    texts = synth_texts[190:260]
     sources = ["books" if i < 16 else "forums" for i in range(len(texts))]
     # A small shard size forces documents to straddle shard files.
     with ShardWriter(tmp_path, tok.vocab_size, tok.fingerprint(), tok.eos_id, shard_tokens=997) as w:

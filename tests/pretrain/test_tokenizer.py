@@ -89,9 +89,9 @@ def test_bos_eos_and_decode_drops_specials(small_tokenizer):
     assert tok.decode([tok.pad_id] + ids[1:-1] + [tok.pad_id]) == "你好 world"
 
 
-def test_batch_matches_single(small_tokenizer, mixed_texts):
+def test_batch_matches_single(small_tokenizer, synth_texts):
     tok = small_tokenizer
-    texts = mixed_texts[:50] + ["x\u2581y", ""]
+    texts = synth_texts[:50] + ["x\u2581y", ""]
     batch = tok.encode_batch(texts, add_eos=True)
     assert batch == [tok.encode(t, add_eos=True) for t in texts]
     assert tok.decode_batch(batch) == texts
@@ -105,10 +105,10 @@ def test_kana_covered_without_japanese_training_text(small_tokenizer):
         assert tok.id_to_piece(i) == ch
 
 
-def test_compression_on_training_like_text(small_tokenizer, mixed_texts):
+def test_compression_on_training_like_text(corpus_tokenizer, mixed_texts):
     # Tiny vocab (3000): Chinese stays near one token per character (rare characters fall back to three
-    # bytes), English words still merge into multi-letter pieces.
-    tok = small_tokenizer
+    # bytes), English words still merge into multi-letter pieces. Real text: the ratios are the corpus's.
+    tok = corpus_tokenizer
     zh = "".join(mixed_texts[200:300])[:20000]  # novel + medical forum
     en = "".join(mixed_texts[-60:])[:20000]  # BBC news
     assert len(tok.encode(zh)) / len(zh) < 1.1
@@ -127,9 +127,9 @@ def test_save_load_fingerprint(small_tokenizer, tmp_path):
         assert loaded.encode("春眠不觉晓") == small_tokenizer.encode("春眠不觉晓")
 
 
-def test_training_is_deterministic(mixed_texts, tmp_path):
-    a = train_tokenizer(mixed_texts[::2], tmp_path / "a", vocab_size=2500, seed=3, character_coverage=0.98)
-    b = train_tokenizer(mixed_texts[::2], tmp_path / "b", vocab_size=2500, seed=3, character_coverage=0.98)
+def test_training_is_deterministic(synth_texts, tmp_path):
+    a = train_tokenizer(synth_texts[::2], tmp_path / "a", vocab_size=2500, seed=3, character_coverage=0.98)
+    b = train_tokenizer(synth_texts[::2], tmp_path / "b", vocab_size=2500, seed=3, character_coverage=0.98)
     assert a.fingerprint() == b.fingerprint()
     assert (tmp_path / "a" / MODEL_FILE).read_bytes() == (tmp_path / "b" / MODEL_FILE).read_bytes()
 

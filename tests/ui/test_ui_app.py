@@ -1,6 +1,7 @@
 """The annotation app driven headless with Streamlit's AppTest: the flows an annotator goes through.
 
-Each test gets a private bank (tests/ui/conftest.py) and the real task data.
+Each test gets a private bank (tests/ui/conftest.py) and synthetic task rows in the real schemas
+(`synth_data`, tests/synthdata.py).
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from testutil import REPO, requires_data
+from testutil import REPO
 from ui_seed import SEED
 
 from weprompt.bank import load_task_templates
 
-pytestmark = requires_data
+pytestmark = pytest.mark.usefixtures("synth_data")
 APP = str(REPO / "annotation_ui" / "app.py")
 GOOD = "前提：{{sentence1}}\n假设：{{sentence2}}\n两者的关系是？ ||| {{answer_choices[label_id]}}"
 
@@ -267,5 +268,5 @@ def test_tokenizer_setting_counts_tokens_and_flags_over_length(monkeypatch, bank
     at.sidebar.number_input(key="set_budget").set_value(16).run()
     assert not at.exception, at.exception
     assert " tokens > budget 16" in texts(at.warning)  # the preview's per-example length
-    assert "too_long" in texts(at.warning) and "tokens > budget 16" in texts(at.warning)
-    assert not at.button(key="save").disabled  # over-length is a warning, not an error
+    assert "too_long" in texts(at.error) and "tokens > budget 16" in texts(at.error)
+    assert at.button(key="save").disabled  # over-length blocks a save (issue 17)

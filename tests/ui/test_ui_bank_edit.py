@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testutil import REPO, requires_data
+from testutil import REPO
 from ui_seed import SEED
 
 from weprompt.bank import bank_catalog, load_task_templates
@@ -30,15 +30,14 @@ from weprompt.bank_edit import (
 from weprompt.bank_health import task_examples
 from weprompt.templates import TemplateError
 
-pytestmark = requires_data
 GOOD = "{{sentence1}}\n问：{{sentence2}}，这两句话是什么关系？ ||| {{answer_choices[label_id]}}"
 
 
 @pytest.fixture
-def ctx(bank):
+def ctx(bank, synth_data_dir):
     cat = bank_catalog(bank)
     task = cat.task("ocnli")
-    examples, fields = task_examples(cat, task, 10)
+    examples, fields = task_examples(cat, task, 10, synth_data_dir)
     return task, examples, fields
 
 

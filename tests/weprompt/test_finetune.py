@@ -1,14 +1,14 @@
-"""End to end on real data: a tiny base made by the engine, then strong and weak WePrompt fine-tunes."""
+"""End to end on synthetic task rows: a tiny base made by the engine, then strong and weak WePrompt fine-tunes."""
 
 import json
 
 import pytest
-from testutil import requires_data, tiny_finetune_config
+from testutil import tiny_finetune_config
 
 from pretrain.errors import UserError
 from weprompt.finetune import run_finetune
 
-pytestmark = requires_data
+pytestmark = pytest.mark.usefixtures("synth_data")
 
 
 def _cfg(base, bank, tmp_path, split, **kw):

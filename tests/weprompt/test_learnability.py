@@ -2,7 +2,7 @@
 
 Packing that shifts the loss mask by a token, a document mask that hides the input from its target, labels
 mapped to the wrong verbalizer, or choices scored at other positions than training predicted them would
-each leave accuracy at chance here. The rows have ChnSentiCorp's real schema and the real tokenizer, but
+each leave accuracy at chance here. The rows have ChnSentiCorp's real schema and a real tokenizer, but
 their sentiment is one planted word, so a 1-layer model learns it in 200 steps (about 8 s) and scores 100 on
 the validation rows. Checked against a mutation: the loss mask shifted by one token scores 91.7. The real
 task needs far more steps at CPU scale (experiments/cpu_control.yaml).
@@ -14,12 +14,10 @@ import gzip
 import json
 import random
 
-from testutil import requires_data, tiny_finetune_config
+from testutil import tiny_finetune_config
 
 from eval.runner import evaluate
 from weprompt.finetune import PackingOptions, run_finetune
-
-pytestmark = requires_data
 
 FILLER = ["房间", "酒店", "电脑", "屏幕", "价格", "服务", "早餐", "位置", "键盘", "外观", "这本书", "快递"]
 WORDS = {0: "很差", 1: "很好"}

@@ -3,7 +3,6 @@ from collections import Counter
 
 import pytest
 import torch
-from testutil import requires_data
 
 from weprompt.data import load_split
 from weprompt.finetune_data import BatchConfig, FinetuneBatches, WarmupMixConfig, warmup_fraction
@@ -18,7 +17,7 @@ from weprompt.sampler import (
 )
 from weprompt.templates import Template, TemplateCollection, TemplateMetadata
 
-pytestmark = requires_data
+pytestmark = pytest.mark.usefixtures("synth_data")  # rows(name) reads the synthetic task rows
 
 M = TemplateMetadata(True, False, ["Accuracy"], ["zh"])
 OCNLI = TemplateCollection(

@@ -64,6 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 "seconds": round(seconds, 2),
                 "templates": report.templates,
                 "examples": report.examples,
+                "excluded": report.excluded,
                 "issues": [i.to_dict() for i in report.issues],
             },
             sys.stdout,
@@ -76,6 +77,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for issue in shown:
         print(issue)
     n_warn = len(report.issues) - len(errors)
+    if report.excluded:
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in report.excluded.items():
+            by_reason.setdefault(reason, []).append(name)
+        for reason, names in by_reason.items():
+            print(f"excluded {len(names)} task(s), {reason}: {', '.join(names)}")
     unit = "tokens" if count_tokens else "characters (no --tokenizer: length counted in characters)"
     print(
         f"\nvalidated {sum(report.templates.values())} templates of {len(report.templates)} tasks on "

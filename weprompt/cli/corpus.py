@@ -144,8 +144,10 @@ def _print_summary(summary: dict) -> None:
 
 
 def _iter_texts(inputs: list[str]):
-    import gzip
+    import io
     import json
+
+    from pretrain.gzfile import open_maybe_gzip
 
     files: list[Path] = []
     for item in inputs:
@@ -159,8 +161,7 @@ def _iter_texts(inputs: list[str]):
         else:
             raise UserError(f"{item}: no such file or directory")
     for f in files:
-        opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rt", encoding="utf-8", errors="replace") as fh:
+        with open_maybe_gzip(f) as raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as fh:
             if f.name.endswith(".txt"):
                 yield fh.read()
                 continue

@@ -45,8 +45,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         ("data_dir", args.data_dir),
         ("bank_dir", args.bank_dir),
     ):
-        if value is not None:
-            overrides.append(f"{key}={value}")
+        if value is not None:  # strings quoted: a run dir named 2024 or true stays a string
+            overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
     if args.test_tasks:
         overrides.append(f"test_tasks={json.dumps(args.test_tasks)}")
     cfg = load_config(FinetuneConfig, args.config, overrides)

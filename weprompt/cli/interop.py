@@ -8,6 +8,7 @@ lmeval-task   one bank template on one task → an lm-evaluation-harness task (Y
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,18 +85,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rendered_examples(template, rows: list[dict], split: str, seed: int) -> list[dict]:
+def _rendered_examples(
+    template, rows: list[dict], split: str, seed: int
+) -> tuple[list[dict], dict[str, str]]:
+    """The rows the template renders into scorable items, and `{example key: why}` for the rows left out."""
     from eval.examples import example_key, render_seed
-    from weprompt.templates import render
+    from weprompt.templates import TemplateError, render
 
-    out = []
+    out, dropped = [], {}
     for i, row in enumerate(rows):
         key = example_key(split, i)
         try:
             r = render(template, row, seed=render_seed(seed, key))
-        except Exception:  # a row the template cannot render is left out, as `weprompt eval` counts it
+        except TemplateError as e:  # left out and reported, as `weprompt eval` counts it
+            dropped[key] = str(e)
             continue
         if not r.input.strip() or not r.answer_choices or r.target not in r.answer_choices:
+            dropped[key] = "empty input, no answer choices, or a target that is not one of them"
             continue
         out.append(
             {
@@ -105,7 +111,16 @@ def _rendered_examples(template, rows: list[dict], split: str, seed: int) -> lis
                 "key": key,
             }
         )
-    return out
+    return out, dropped
+
+
+def _report_dropped(what: str, dropped: dict[str, str]) -> None:
+    if dropped:
+        key, why = next(iter(dropped.items()))
+        print(
+            f"left out {len(dropped)} {what} row(s) the template cannot render; first, {key}: {why}",
+            file=sys.stderr,
+        )
 
 
 def cmd_lmeval_task(args: argparse.Namespace) -> int:
@@ -131,11 +146,13 @@ def cmd_lmeval_task(args: argparse.Namespace) -> int:
     tpl = used[0]
     split = task.eval_split
     rows = list(iter_rows(task.name, split, args.data_dir, limit=args.limit, catalog=catalog))
-    examples = _rendered_examples(tpl, rows, split, args.seed)
+    examples, dropped = _rendered_examples(tpl, rows, split, args.seed)
+    _report_dropped(split, dropped)
     fewshot = None
     if args.fewshot_rows > 0 and "train" in task.splits:
         train = list(iter_rows(task.name, "train", args.data_dir, limit=args.fewshot_rows, catalog=catalog))
-        fewshot = _rendered_examples(tpl, train, "train", args.seed)
+        fewshot, dropped = _rendered_examples(tpl, train, "train", args.seed)
+        _report_dropped("few-shot", dropped)
     name = task_name(task.name, tpl.id)
     meta = {"weprompt_task": task.name, "template_id": tpl.id, "template_name": tpl.name, "split": split}
     path = write_task(args.out, name, examples, fewshot, meta)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 
@@ -31,10 +32,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from pretrain.engine.pretrain import load_pretrain_config, run_pretrain
 
     overrides = list(args.overrides)
-    if args.run_dir:
-        overrides.append(f"train.run_dir={args.run_dir}")
+    if args.run_dir:  # quoted: a run dir named 2024 or true stays a string
+        overrides.append(f"train.run_dir={json.dumps(args.run_dir)}")
     if args.resume:
-        overrides.append(f"train.checkpoint.resume={args.resume}")
+        overrides.append(f"train.checkpoint.resume={json.dumps(args.resume)}")
     cfg, vocab_given = load_pretrain_config(args.config, overrides)
     if args.print_config:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True), end="")
