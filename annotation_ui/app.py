@@ -29,7 +29,7 @@ editor.keep_draft()
 cfg = settings.sidebar_settings()
 annotator = identity.ask_annotator()
 catalog, error = state.catalog(cfg.bank_dir)
-if error:
+if error or catalog is None:
     st.error(f"Cannot open the prompt bank: {error}. Check the bank dir under Settings in the sidebar.")
     st.stop()
 

@@ -71,7 +71,8 @@ def score_prompt(task: Task, records: Sequence[dict], passages: dict[str, str | 
         out["metrics"] = M.compute(wanted, preds, refs) if ok else {}
         oos = [M.out_of_scope(r["prediction"], task.task_type, passages.get(r["key"])) for r in ok]
         out["oos_rate"] = 100.0 * sum(oos) / len(oos) if oos else 0.0
-        out["stops"] = {s: sum(r.get("stop") == s for r in ok) for s in sorted({r.get("stop") for r in ok})}
+        stops = sorted({r.get("stop") for r in ok}, key=str)
+        out["stops"] = {s: sum(r.get("stop") == s for r in ok) for s in stops}
     out.update(_counts(ok))
     out["score"] = out["metrics"].get(task.metric) if ok else None
     return out
@@ -110,7 +111,9 @@ def _shown(key: str | int) -> str:
 
 
 def _predicted(rec: dict) -> int:
-    return argmax(rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE])
+    scores = rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE]
+    assert scores is not None  # only the calibrated rule can be missing, and it is not the default
+    return argmax(scores)
 
 
 def _constant_answer(rec: dict, key: str | int) -> str:

@@ -18,11 +18,15 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from eval.fewshot import Prompt, assemble, demo_candidates, select_demos
 from pretrain.errors import UserError
 from weprompt.catalog import Task
 from weprompt.templates import Rendered, Template, render
+
+if TYPE_CHECKING:
+    from pretrain.tokenizer import Tokenizer
 
 CONTENT_FREE = "N/A"
 PASSAGE_FIELDS = ("context", "document", "content", "passage")
@@ -103,7 +107,7 @@ class PromptBuilder:
 
     task: Task
     template: Template
-    tokenizer: object
+    tokenizer: Tokenizer
     context_length: int
     shots: int
     seed: int

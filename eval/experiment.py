@@ -339,6 +339,7 @@ def per_example_scores(task_result: dict, records: list[list[dict]]) -> tuple[li
     for rec in (r for prompt in records for r in prompt):
         if task_result["kind"] == "rank":
             s = rule_scores(rec["logprobs"], rec["choices"], rec.get("logprobs_cf"))[DEFAULT_RULE]
+            assert s is not None  # only the calibrated rule can be missing, and it is not the default
             value = float(argmax(s) == rec["gold"])
         else:
             value = M.compute([metric], [rec["prediction"]], [rec["references"]])[metric] / 100.0

@@ -143,7 +143,9 @@ def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> flo
     refs = [_refs(r) for r in references]
     width = max(len(r) for r in refs)
     streams = [[r[i] if i < len(r) else None for r in refs] for i in range(width)]
-    return float(BLEU(tokenize="zh").corpus_score(list(predictions), streams).score)
+    # sacrebleu takes None for a missing reference in a stream (examples with fewer references), though
+    # its annotation says Sequence[Sequence[str]].
+    return float(BLEU(tokenize="zh").corpus_score(list(predictions), streams).score)  # type: ignore[arg-type]
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -15,10 +15,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from pretrain.errors import UserError
+
+if TYPE_CHECKING:
+    from pretrain.model import ModelConfig, WeLM
+    from pretrain.tokenizer import Tokenizer
 
 
 class ModelMismatchError(UserError):
@@ -34,14 +39,14 @@ MODEL_HINT = (
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
-    tokenizer: object
+    model: WeLM
+    tokenizer: Tokenizer
     name: str
     model_hash: str
     path: str | None = None
 
     @property
-    def config(self):
+    def config(self) -> ModelConfig:
         return self.model.config
 
     @property
@@ -62,7 +67,7 @@ class LoadedModel:
 def weights_hash(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     cfg = getattr(model, "config", None)
-    if cfg is not None and dataclasses.is_dataclass(cfg):
+    if cfg is not None and dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
         h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().to("cpu").contiguous()
@@ -71,7 +76,7 @@ def weights_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def check_tokenizer(model: torch.nn.Module, tokenizer, expected_fingerprint: str | None, where: str) -> None:
+def check_tokenizer(model: WeLM, tokenizer: Tokenizer, expected_fingerprint: str | None, where: str) -> None:
     vocab = model.config.vocab_size
     if tokenizer.vocab_size > vocab:
         raise ModelMismatchError(
@@ -85,7 +90,7 @@ def check_tokenizer(model: torch.nn.Module, tokenizer, expected_fingerprint: str
         )
 
 
-def wrap(model: torch.nn.Module, tokenizer, name: str = "model", path: str | None = None) -> LoadedModel:
+def wrap(model: WeLM, tokenizer: Tokenizer, name: str = "model", path: str | None = None) -> LoadedModel:
     """Objects in memory (tests, a training loop): put in eval mode, hash, check the vocabulary fits."""
     model.eval()
     check_tokenizer(model, tokenizer, None, name)

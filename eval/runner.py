@@ -201,7 +201,7 @@ class _TaskRun:
         # Render errors are retried on every run (a fixed template or renderer then gets its predictions);
         # they are written again only when the outcome changed.
         cached = [pfile.get(keys[i], hashes[i]) for i in range(len(rows))]
-        todo = [i for i in range(len(rows)) if cached[i] is None or cached[i].get("error")]
+        todo = [i for i, c in enumerate(cached) if c is None or c.get("error")]
         cf_cache = PrefixCache()
         bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
         start = time.perf_counter()
@@ -270,7 +270,12 @@ class _TaskRun:
             prompts = []
             for t in templates:
                 pfile, seconds = self.run_template(task, t, k, split, rows, hashes, demo_rows, dsplit)
-                recs = [pfile.get(example_key(split, i), hashes[i]) for i in range(n)]
+                recs = []
+                for i in range(n):
+                    rec = pfile.get(example_key(split, i), hashes[i])
+                    if rec is None:  # run_template wrote every example it did not find cached
+                        raise RuntimeError(f"{pfile.path}: no prediction for example {i} after the run")
+                    recs.append(rec)
                 scored = score_prompt(task, recs, passages)
                 prompts.append({"template_id": t.id, "name": t.name, **scored,
                                 "predictions": str(pfile.path), "seconds": round(seconds, 2)})  # fmt: skip

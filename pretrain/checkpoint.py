@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import torch
@@ -283,7 +284,7 @@ def _discard(ckpt_dir: Path, step: int, path: Path) -> None:
     shutil.rmtree(old)
 
 
-def prune(ckpt_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[int]:
+def prune(ckpt_dir: Path, keep_last: int, keep: AbstractSet[int] = frozenset()) -> list[int]:
     """Delete all but the newest `keep_last` checkpoints and those in `keep`; never the `latest` one."""
     ckpts = list_checkpoints(ckpt_dir)
     latest = latest_checkpoint(ckpt_dir)

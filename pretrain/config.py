@@ -17,14 +17,19 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import yaml
 
 from pretrain.atomic import atomic_write_text
 from pretrain.errors import UserError
 
-T = TypeVar("T")
+
+class DataclassInstance(Protocol):  # what dataclasses.fields accepts (typeshed's, which is typing-only)
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+T = TypeVar("T", bound=DataclassInstance)
 Key = tuple[str | int, ...]  # a key path: ("train", "optim", "max_lr"), list items by index
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -71,7 +76,7 @@ def _show(value: Any) -> str:
 
 
 def _type_name(tp: Any) -> str:
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a type hint: a class, never an instance
         return f"a mapping (section {tp.__name__})"
     if typing.get_origin(tp) in (list, tuple):
         return "a list"
@@ -99,7 +104,7 @@ def _scalar(value: Any, tp: type, where: str, key: Key) -> Any:
 
 def _coerce(value: Any, tp: Any, where: str, key: Key = ()) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a type hint: a class, never an instance
         if not isinstance(value, dict):
             raise _fail(where, key, f"expected {_type_name(tp)}, got {_show(value)}")
         return _build(tp, value, where, key)

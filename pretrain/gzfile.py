@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TypeAlias
 
 from pretrain.errors import UserError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
+# What `maybe_gunzip` yields: the opened file itself, or a GzipFile over it. Both are buffered (`peek`).
+BinaryReader: TypeAlias = io.BufferedReader | gzip.GzipFile
 
-def _is_gzip(raw: BinaryIO, path: Path, error: type[UserError]) -> bool:
+
+def _is_gzip(raw: io.BufferedReader, path: Path, error: type[UserError]) -> bool:
     """Whether `path` is read as gzip: its name says so and its first bytes agree (or it is empty)."""
     head = raw.read(8)
     raw.seek(0)
@@ -39,7 +43,9 @@ def _is_gzip(raw: BinaryIO, path: Path, error: type[UserError]) -> bool:
 
 
 @contextlib.contextmanager
-def maybe_gunzip(raw: BinaryIO, path: Path, error: type[UserError] = UserError) -> Iterator[BinaryIO]:
+def maybe_gunzip(
+    raw: io.BufferedReader, path: Path, error: type[UserError] = UserError
+) -> Iterator[BinaryReader]:
     """The bytes of `raw` (an open binary file of `path`), decompressed when `path` is gzip; see the module doc.
 
     Reading a broken gzip stream inside the `with` raises `error` naming `path`."""
@@ -59,7 +65,7 @@ def maybe_gunzip(raw: BinaryIO, path: Path, error: type[UserError] = UserError) 
 
 
 @contextlib.contextmanager
-def open_maybe_gzip(path: str | Path, error: type[UserError] = UserError) -> Iterator[BinaryIO]:
+def open_maybe_gzip(path: str | Path, error: type[UserError] = UserError) -> Iterator[BinaryReader]:
     """Open `path` for reading bytes, decompressing `.gz`; every failure to read it raises `error` naming it."""
     path = Path(path)
     try:
@@ -70,7 +76,7 @@ def open_maybe_gzip(path: str | Path, error: type[UserError] = UserError) -> Ite
         yield fh
 
 
-def read_to_end(fh: BinaryIO, chunk: int = 1 << 20) -> None:
+def read_to_end(fh: BinaryReader, chunk: int = 1 << 20) -> None:
     """Read and discard the rest of `fh`: a reader that stops early still finds a truncated gzip file."""
     while fh.read(chunk):
         pass

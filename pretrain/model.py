@@ -169,6 +169,9 @@ class Block(nn.Module):
 
 
 class WeLM(nn.Module):
+    rope_cos: torch.Tensor  # buffers (register_buffer below)
+    rope_sin: torch.Tensor
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
@@ -284,7 +287,7 @@ class WeLM(nn.Module):
             B, T = input_ids.shape
             stops = set(stop_ids or ()) | ({eos_id} if eos_id is not None else set())
             budget = min(max_new_tokens, self.config.context_length - T + 1)
-            out = [[] for _ in range(B)]
+            out: list[list[int]] = [[] for _ in range(B)]
             done = [False] * B
             res = self(input_ids, use_cache=True)
             for step in range(budget):

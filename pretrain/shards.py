@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -80,14 +81,15 @@ class ShardWriter:
         self._shard_idx = 0
         self._in_shard = 0
         self._files: list[str] = []
-        self._fh = None
+        self._fh: BinaryIO | None = None
         self._closed = False
 
-    def _open_next(self) -> None:
+    def _open_next(self) -> BinaryIO:
         name = _shard_name(self._shard_idx)
         self._fh = open(self.out_dir / f".{name}.tmp", "wb")  # noqa: SIM115 - closed in _finish_shard
         self._files.append(name)
         self._in_shard = 0
+        return self._fh
 
     def _finish_shard(self) -> None:
         assert self._fh is not None
@@ -101,7 +103,7 @@ class ShardWriter:
         pos = 0
         while pos < len(arr):
             if self._fh is None:
-                self._open_next()
+                self._fh = self._open_next()
             room = self.shard_tokens - self._in_shard
             part = arr[pos : pos + room]
             self._fh.write(part.tobytes())

@@ -173,11 +173,11 @@ def check_template(
             add("near_duplicate", f"{sim:.0%} similar to prompt '{o.name}' (bigram Jaccard)", "warning")
     if examples and not errors(issues) and (hint := _choices_in_prompt_hint(template, examples[0])):
         add("choices_in_prompt", hint, "warning")
-    sim = mean_pairwise_similarity([*others, template])
-    if sim is not None and sim > MAX_MEAN_SIMILARITY:
+    mean_sim = mean_pairwise_similarity([*others, template])
+    if mean_sim is not None and mean_sim > MAX_MEAN_SIMILARITY:
         add(
             "low_diversity",
-            f"the task's mean pairwise similarity becomes {sim:.2f} > {MAX_MEAN_SIMILARITY} "
+            f"the task's mean pairwise similarity becomes {mean_sim:.2f} > {MAX_MEAN_SIMILARITY} "
             "(the bank's quality test fails): reword it in a different style",
             "warning",
         )

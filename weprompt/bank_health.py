@@ -156,7 +156,7 @@ def validation_issues(
     budget: int = DEFAULT_BUDGET,
     count_tokens: Callable[[str], int] | None = None,
     tasks: list[str] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Callable[[int, int, str], object] | None = None,  # what it returns is ignored
 ) -> list[Issue]:
     """Validator issues of every task that has prompts (files that failed to load count as errors)."""
     names = tasks or [n for n, c in snapshot.bank.items() if c.templates]

@@ -184,7 +184,8 @@ def widen(values: list) -> list:
         return [None if v is None else {k: columns[k][i] for k in keys} for i, v in enumerate(values)]
     if kinds == {"list"}:
         flat = widen([x for v in values if v for x in v])
-        out, pos = [], 0
+        out: list[list | None] = []
+        pos = 0
         for v in values:
             if v is None:
                 out.append(None)
@@ -243,9 +244,13 @@ def load_split(
 def _load_hub(task: Task, split: str):
     import datasets
 
-    repo, _, config = task.hf_hub.partition("/") if task.hf_hub.count("/") > 1 else (task.hf_hub, "", "")
-    if task.hf_hub.count("/") == 1:
-        repo, config = task.hf_hub, None
+    hub = task.hf_hub
+    if hub is None:
+        raise DataError(f"task '{task.name}' names no Hugging Face Hub dataset (hf_hub)")
+    config: str | None
+    repo, _, config = hub.partition("/") if hub.count("/") > 1 else (hub, "", "")
+    if hub.count("/") == 1:
+        repo, config = hub, None
     ds = datasets.load_dataset(repo, config or None, split=split)
     if task.labels:
         ds = ds.map(lambda r: _annotate(r, task, f"hub:{task.hf_hub}"))

@@ -191,7 +191,7 @@ def _finetune(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig, progr
 
     train_cfg = cfg.train
     if cfg.epochs:
-        train_cfg.total_steps = _steps_for_epochs(cfg, pools, tok, seq_len)
+        train_cfg.total_steps = _steps_for_epochs(cfg, cfg.epochs, pools, tok, seq_len)
     train_cfg.init_from = str(base_dir)
     trainer = Trainer(
         train_cfg,
@@ -232,8 +232,8 @@ def _finetune(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig, progr
     return summary
 
 
-def _steps_for_epochs(cfg: FinetuneConfig, pools, tok, seq_len: int) -> int:
-    """Optimizer steps for `cfg.epochs` passes over the capped pools, from the measured mean example size."""
+def _steps_for_epochs(cfg: FinetuneConfig, epochs: float, pools, tok, seq_len: int) -> int:
+    """Optimizer steps for `epochs` (`cfg.epochs`) passes over the capped pools, from the measured mean example size."""
     probe = MultitaskSampler(
         pools, tok, SamplerConfig(**{**cfg.sampler.__dict__, "seed": cfg.sampler.seed + 1})
     )
@@ -241,4 +241,4 @@ def _steps_for_epochs(cfg: FinetuneConfig, pools, tok, seq_len: int) -> int:
     tokens_per_example = sum(sizes) / len(sizes)
     examples = sum(len(p.rows) for p in pools)
     per_step = seq_len * cfg.train.micro_batch_size * cfg.train.grad_accum
-    return max(1, math.ceil(cfg.epochs * examples * tokens_per_example / per_step))
+    return max(1, math.ceil(epochs * examples * tokens_per_example / per_step))

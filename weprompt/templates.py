@@ -257,7 +257,10 @@ class TemplateCollection:
 
     def save(self, path: Path | None = None) -> Path:
         """Atomic write; an unchanged collection writes back exactly the bytes it was read from."""
-        path = Path(path or self.path)
+        target = path or self.path
+        if target is None:
+            raise TemplateError(f"task '{self.task}': the collection has no file yet; pass save() a path")
+        path = Path(target)
         text = self.to_yaml()
         if self._source_text is not None and text == self._source_canonical and path == self.path:
             text = self._source_text

@@ -19,8 +19,8 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
     row = example_pager(catalog, task, settings.data_dir)
     st.divider()
     st.markdown("**The task's prompts on this example**")
-    if load_error:
-        st.error(load_error)
+    if load_error or coll is None:
+        st.error(load_error or f"cannot read the prompts of {task.name}")
         return
     if not coll.templates:
         st.info(f"No prompts yet for {task.name}: open **Write** to add the first.")
@@ -30,10 +30,12 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
     names = {t.id: t.name for t in coll.templates}
     if st.session_state.get("browse_prompt") not in names:
         st.session_state.pop("browse_prompt", None)
-    chosen = st.selectbox("Prompt", list(names), format_func=names.get, key="browse_prompt")
+    chosen = st.selectbox("Prompt", list(names), format_func=lambda tid: names[tid], key="browse_prompt")
+    if chosen is None:  # only with no options, and there is at least one prompt
+        return
     count_tokens, _ = state.token_counter(settings.tokenizer)
     t = coll.by_id(chosen)
     index = int(st.session_state.get("example_index", 0))
     render_examples(
-        t, [(index, row)], count_tokens, settings.budget, task.is_rank and t.metadata.original_task
+        t, [(index, row)], count_tokens, settings.budget, bool(task.is_rank and t.metadata.original_task)
     )

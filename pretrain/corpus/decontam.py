@@ -209,8 +209,9 @@ class DecontamFilter(DocFilter):
         self._tasks = json.loads((Path(self.index_dir) / INDEX_META).read_text())["tasks"]
 
     def decide(self, doc: Document) -> str | None:
-        if self._small is None:
+        if self._small is None or self._large is None:
             self._load()
+        assert self._small is not None and self._large is not None  # set by _load
         us = units(doc.text)
         if len(us) < self.n_small:
             return None

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pretrain.atomic import atomic_write_text
 from pretrain.config import dump_config
@@ -346,7 +347,7 @@ class CorpusPipeline:
         raw_mb: dict[str, float] = {}
         for s, f in list_corpus_files(self.corpus_dir):
             raw_mb[s] = raw_mb.get(s, 0.0) + f.stat().st_size / 1e6
-        summary = {
+        summary: dict[str, Any] = {
             "steps": steps_table(steps),
             "table1": table1(steps, balance, raw_mb),
             "balance": balance,

@@ -18,13 +18,12 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 from datatrove.data import Document, DocumentsPipeline
 
 from pretrain.corpus.base import CountedStep
 from pretrain.errors import UserError
-from pretrain.gzfile import maybe_gunzip
+from pretrain.gzfile import BinaryReader, maybe_gunzip
 
 READ_CHUNK = 1 << 20
 # Bytes JSON text never holds unescaped (all ASCII controls but tab, LF, CR): binary data, not JSON Lines.
@@ -72,7 +71,7 @@ def _lines(fh, max_bytes: int):
             yield line, False
 
 
-def check_first_record(fh: BinaryIO, path: Path) -> None:
+def check_first_record(fh: BinaryReader, path: Path) -> None:
     """Refuse a file whose first non-blank line is not the start of a JSON object (binary or plain text).
 
     Only the buffered head is looked at (`peek`: nothing is consumed), so every rank decides alike."""

@@ -9,9 +9,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pretrain.corpus.config import CorpusConfig
 from pretrain.errors import UserError
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 
 @dataclass
@@ -51,7 +55,7 @@ def fingerprint(cfg: CorpusConfig, stage: Stage, upstream: str, extra: dict) -> 
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _not_user_error(record: dict) -> bool:
+def _not_user_error(record: Record) -> bool:
     """Keep a task's UserError off the console: the CLI prints it as one line (the task log keeps it all)."""
     exc = record["exception"]
     return not (exc is not None and isinstance(exc.value, UserError))

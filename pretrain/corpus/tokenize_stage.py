@@ -60,7 +60,8 @@ class TokenizerTrainStep(PipelineStep):
         targets = normalized_targets(self.balance, sorted(chars))
         # Keep-probability per source so that the sample's characters follow the targets.
         keep = {s: min(1.0, self.cfg.max_chars * targets.get(s, 0.0) / chars[s]) for s in chars if chars[s]}
-        texts, taken = [], Counter()
+        texts: list[str] = []
+        taken: Counter[str] = Counter()
         for order, src, _, text in iter_clean_docs(self.clean_dir):
             if doc_uniform(np.array([order]), self.cfg.seed)[0] < keep.get(src, 0.0):
                 texts.append(text)
@@ -107,7 +108,10 @@ class TokenizeStep(CountedStep):
         dtype = token_dtype(tok.vocab_size)
         out = Path(self.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        orders, lengths, sources, langs = [], [], [], []
+        orders: list[int] = []
+        lengths: list[int] = []
+        sources: list[str] = []
+        langs: list[str] = []
         tmp = out / f".{rank:05d}.tokens.bin.tmp"
         with open(tmp, "wb") as fh:
             buf = []

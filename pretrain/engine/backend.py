@@ -50,7 +50,8 @@ class TorchBackend:
     def forward_backward(self, batch: dict, last: bool) -> torch.Tensor:
         """Forward and backward of one micro-batch; returns its (unscaled, detached) mean loss."""
         # DDP all-reduces gradients on every backward unless told not to: only the last micro-step syncs.
-        sync = contextlib.nullcontext() if (last or not self.env.distributed) else self.model.no_sync()
+        # self.model is the DDP wrapper exactly when the run is distributed.
+        sync = contextlib.nullcontext() if (last or not isinstance(self.model, DDP)) else self.model.no_sync()
         with sync:
             with autocast(self.cfg.precision, self.env.device):
                 loss = self.model(**batch).loss

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -29,7 +30,7 @@ DS_TAG = "deepspeed"
 
 def ds_config(cfg: TrainerConfig) -> dict:
     ls = cfg.loss_scale
-    conf = {
+    conf: dict[str, Any] = {
         "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
         "gradient_accumulation_steps": cfg.grad_accum,
         "gradient_clipping": cfg.optim.grad_clip,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TextIO
 
 from pretrain.atomic import atomic_write_text
 
@@ -34,7 +35,7 @@ class JsonlLogger:
     def __init__(self, run_dir: Path, enabled: bool = True):
         self.path = Path(run_dir) / LOG_FILE
         self.enabled = enabled
-        self._f = None
+        self._f: TextIO | None = None
 
     def truncate_after(self, step: int) -> None:
         """Keep only records up to `step` (resume from the checkpoint of that step)."""

@@ -14,7 +14,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Matrices (embeddings, linear weights) decay; vectors (LayerNorm gains, biases) do not.
 
     Decaying a gain pulls it towards 0, i.e. shrinks a whole feature: GPT-3 and nanoGPT exempt them."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():  # a tied matrix appears once
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)

@@ -85,6 +85,8 @@ def find_resume(
 def check_init_from(cfg: TrainerConfig, model_config: ModelConfig | None) -> Path:
     """The checkpoint `init_from` names, verified, its weights checked to fit its own config and (unless
     `model_config` is None: a model that is not a WeLM) that config to have this run's shape."""
+    if cfg.init_from is None:
+        raise UserError("check_init_from: the config has no init_from")
     step_dir = ckpt.open_checkpoint(cfg.init_from, hashes=cfg.checkpoint.verify)
     stored = ckpt.read_model_config(step_dir)
     ckpt.check_weights(step_dir, stored)

@@ -50,6 +50,7 @@ class SpikeDetector:
         if len(self.history) < self.cfg.min_history:
             return None
         avg, std = self.moving_average, self.moving_std
+        assert avg is not None and std is not None  # the history is not empty: min_history >= 1 (validated)
         if loss > self.cfg.threshold * avg and loss > avg + self.cfg.min_sigmas * std:
             return (f"loss {loss:.4f} > {self.cfg.threshold:g} x moving average {avg:.4f} "
                     f"and > average + {self.cfg.min_sigmas:g} x moving std {std:.4f}")  # fmt: skip

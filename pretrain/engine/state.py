@@ -58,6 +58,8 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict:
     np_state = np.random.get_state()
+    if not isinstance(np_state, tuple):  # the legacy tuple: numpy's global generator is always MT19937
+        raise RuntimeError(f"numpy's global random state is not the legacy MT19937 tuple: {type(np_state)}")
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

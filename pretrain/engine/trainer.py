@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn as nn
@@ -49,6 +49,10 @@ from pretrain.engine.state import (
 )
 from pretrain.errors import UserError
 from pretrain.model import ModelConfig, WeLM
+
+if TYPE_CHECKING:
+    from pretrain.engine.backend import TorchBackend
+    from pretrain.engine.backend_ds import DeepSpeedBackend
 
 
 class BatchSource(Protocol):
@@ -135,6 +139,7 @@ class Trainer:
         model = model if model is not None else WeLM(model_config)
         if init_dir is not None:
             ckpt.load_weights(model, init_dir)
+        self.backend: TorchBackend | DeepSpeedBackend
         if cfg.deepspeed.enabled:
             from pretrain.engine.backend_ds import DeepSpeedBackend
 
@@ -215,7 +220,7 @@ class Trainer:
         target = spk.choose_rollback(available, spike_step, sc.rollback_steps)
         if target is None:
             raise UserError(f"loss spike at step {spike_step} ({reason}) and no checkpoint to roll back to")
-        before = {"lr_scale": self.state.lr_scale, "loss_scale": self.backend.loss_scale,
+        before: dict[str, Any] = {"lr_scale": self.state.lr_scale, "loss_scale": self.backend.loss_scale,
                   "events": list(self.state.spike_events), "data": self.source.state_dict()}  # fmt: skip
         anchor = self.ckpt_dir / ckpt.step_name(target)
         ckpt.verify(anchor, hashes=self.cfg.checkpoint.verify)
@@ -291,7 +296,8 @@ class Trainer:
 
         bar = tqdm(total=cfg.total_steps, initial=self.state.step, disable=not (cfg.logging.progress and env.is_main),
                    dynamic_ncols=True, mininterval=1.0, desc="train")  # fmt: skip
-        window_tokens, window_time, window_losses = 0, 0.0, []
+        window_tokens, window_time = 0, 0.0
+        window_losses: list[float] = []
         last_loss, last_val = float("nan"), None
         flops_tok = self._flops_per_token
         budget_s = cfg.max_train_minutes * 60 if cfg.max_train_minutes else float("inf")
@@ -373,7 +379,7 @@ class Trainer:
             final = self.save_checkpoint()
         st = self.state
         tps = st.tokens_seen / st.train_seconds if st.train_seconds else 0.0
-        result = TrainResult(
+        train_result = TrainResult(
             run_dir=str(self.run_dir), step=st.step, tokens=st.tokens_seen, final_loss=last_loss, val_loss=last_val,
             tokens_per_s=tps, mfu=mfu(flops_tok, tps / env.world_size, peak) if flops_tok else float("nan"),
             peak_source=peak_source, peak_memory_mib=peak_memory_mib(env.device), train_seconds=st.train_seconds,
@@ -382,7 +388,7 @@ class Trainer:
         )  # fmt: skip
         if env.is_main:
             summary = {
-                **asdict(result),
+                **asdict(train_result),
                 "run_meta": self.run_meta,
                 "flops_per_token": flops_tok,
                 "peak_flops": peak,
@@ -393,7 +399,7 @@ class Trainer:
             if cfg.logging.plot:
                 plot_curves(self.run_dir)
         self.logger.close()
-        return result
+        return train_result
 
     def _elapsed(self) -> float:
         """Training seconds so far, the same on every rank (ranks must agree on when to stop)."""

@@ -47,7 +47,7 @@ class ExportResult:
 def _versions() -> dict:
     import importlib.metadata as md
 
-    out = {}
+    out: dict[str, str | None] = {}
     for pkg in ("weprompt", "torch", "transformers", "tokenizers", "safetensors"):
         try:
             out[pkg] = md.version(pkg)

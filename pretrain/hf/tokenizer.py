@@ -65,7 +65,8 @@ PROBES = [
 def parse_proto(data: bytes):
     from sentencepiece import sentencepiece_model_pb2 as pb
 
-    m = pb.ModelProto()
+    # protobuf builds the message classes at import time, so the module has no static ModelProto.
+    m = pb.ModelProto()  # type: ignore[attr-defined]
     try:
         m.ParseFromString(data)
     except Exception as e:  # protobuf DecodeError
@@ -155,12 +156,13 @@ def build_fast_tokenizer(proto: bytes, where: str = "tokenizer"):
     from tokenizers import AddedToken, decoders
     from tokenizers import Tokenizer as FastTokenizer
     from tokenizers.models import BPE as BPEModel
-    from tokenizers.models import Unigram
+    from tokenizers.models import Model, Unigram
 
     m = parse_proto(proto)
     check_representable(m, where)
     pieces = [_hf_piece(p) for p in m.pieces]
     unk_id = next(i for i, p in enumerate(m.pieces) if p.type == UNKNOWN)
+    model: Model
     if m.trainer_spec.model_type == BPE:
         model = BPEModel(
             vocab={p: i for i, p in enumerate(pieces)},
