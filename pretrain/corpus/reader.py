@@ -23,7 +23,7 @@ from datatrove.data import Document, DocumentsPipeline
 
 from pretrain.corpus.base import CountedStep
 from pretrain.errors import UserError
-from pretrain.gzfile import BinaryReader, maybe_gunzip
+from pretrain.gzfile import BinaryReader, maybe_gunzip, open_maybe_gzip
 
 READ_CHUNK = 1 << 20
 # Bytes JSON text never holds unescaped (all ASCII controls but tab, LF, CR): binary data, not JSON Lines.
@@ -101,7 +101,7 @@ def check_corpus_files(corpus_dir: str | Path) -> None:
 
     Reads each file's first buffer only; truncation further in is found when the file is read."""
     for _, path in list_corpus_files(corpus_dir):
-        with open(path, "rb") as raw, maybe_gunzip(raw, path, CorpusInputError) as fh:
+        with open_maybe_gzip(path, CorpusInputError) as fh:
             check_first_record(fh, path)
 
 
