@@ -9,20 +9,17 @@ and `weprompt.data`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from weprompt.bank import ENV_VAR as BANK_ENV
 from weprompt.bank import resolve_bank_dir
 from weprompt.bank_health import TARGET_PER_TASK
-from weprompt.data import ENV_VAR as DATA_ENV
+from weprompt.common import paths
+from weprompt.common.paths import BANK_ENV, DATA_ENV
 from weprompt.validate import DEFAULT_BUDGET
-
-TOKENIZER_ENV = "WEPROMPT_TOKENIZER"
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,8 @@ def defaults() -> Settings:
     args = _script_args()
     return Settings(
         bank_dir=str(resolve_bank_dir(args.bank_dir)),
-        data_dir=args.data_dir or os.environ.get(DATA_ENV) or None,
-        tokenizer=args.tokenizer or os.environ.get(TOKENIZER_ENV) or None,
+        data_dir=args.data_dir or (str(p) if (p := paths.env_path(DATA_ENV)) else None),
+        tokenizer=(str(t) if (t := paths.tokenizer_dir(args.tokenizer)) else None),
     )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from weprompt.catalog import BANK_DIR, Catalog, load_catalog
+from weprompt.catalog import Catalog, load_catalog
+from weprompt.common import paths
 from weprompt.templates import TemplateCollection, TemplateError, load_templates
 
-ENV_VAR = "WEPROMPT_BANK_DIR"
+ENV_VAR = paths.BANK_ENV
 
 # Why a catalog task with no template file is left out of training, evaluation and validation: its
 # prompts are not written yet (a task is added to the catalog when its data arrives, before prompts).
@@ -16,7 +17,8 @@ NO_PROMPTS_YET = "no prompts yet"
 
 
 def resolve_bank_dir(explicit: str | os.PathLike | None = None) -> Path:
-    return Path(explicit or os.environ.get(ENV_VAR) or BANK_DIR)
+    """Option → $WEPROMPT_BANK_DIR → the bank shipped in the package (see weprompt.common.paths)."""
+    return paths.bank_dir(explicit)
 
 
 def template_path(task: str, bank_dir: str | os.PathLike | None = None) -> Path:

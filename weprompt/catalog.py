@@ -13,10 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from pretrain.errors import UserError
-
-BANK_DIR = Path(__file__).resolve().parents[1] / "prompt_bank"
-DEFAULT_CATALOG = BANK_DIR / "catalog.yaml"
+from weprompt.common import paths
+from weprompt.common.errors import UserError
 
 CATEGORIES = (
     "reading_comprehension",
@@ -203,7 +201,7 @@ def _load_cached(path: Path, mtime: float) -> Catalog:
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load and validate the catalog (cached per file and modification time)."""
-    p = Path(path) if path else DEFAULT_CATALOG
+    p = Path(path) if path else paths.bank_dir() / "catalog.yaml"
     try:
         mtime = p.stat().st_mtime
     except FileNotFoundError as e:

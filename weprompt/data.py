@@ -1,7 +1,7 @@
 """Task data access: `<data_dir>/<task>/<split>.jsonl.gz` (or `.jsonl`) → rows or `datasets.Dataset`.
 
-The data dir is resolved as: explicit argument → `$WEPROMPT_DATA_DIR` → `../shared/data` beside the
-repo (when present). A task the catalog gives a Hub id for is loaded from the Hub when no local copy
+The data dir is resolved by weprompt.common.paths: explicit argument → `$WEPROMPT_DATA_DIR` →
+`../shared/data` (relative paths against the working directory). A task the catalog gives a Hub id for is loaded from the Hub when no local copy
 exists and the Hub is reachable; offline, one clear error names the task, the paths tried and the id.
 Classification rows gain `label_id`: the index of their label in the catalog's ordered `labels`.
 """
@@ -14,12 +14,12 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from pretrain.errors import UserError
-from pretrain.gzfile import open_maybe_gzip, read_to_end
 from weprompt.catalog import Catalog, Task, load_catalog
+from weprompt.common import paths
+from weprompt.common.errors import UserError
+from weprompt.common.gzfile import open_maybe_gzip, read_to_end
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ENV_VAR = "WEPROMPT_DATA_DIR"
+ENV_VAR = paths.DATA_ENV
 
 
 class DataError(UserError):
@@ -27,13 +27,8 @@ class DataError(UserError):
 
 
 def data_dir_candidates(explicit: str | os.PathLike | None = None) -> list[Path]:
-    if explicit:
-        return [Path(explicit)]
-    out = []
-    if os.environ.get(ENV_VAR):
-        out.append(Path(os.environ[ENV_VAR]))
-    out += [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
-    return list(dict.fromkeys(p.resolve() for p in out))
+    """The data dir the rule in weprompt.common.paths picks (option → $WEPROMPT_DATA_DIR → ../shared/data)."""
+    return [paths.data_dir(explicit)[0]]
 
 
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:

@@ -7,14 +7,12 @@ docs/corpus.md.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pretrain.errors import UserError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from weprompt.common import paths
+from weprompt.common.errors import UserError
 
 
 class CorpusConfigError(UserError):
@@ -147,26 +145,16 @@ class CorpusConfig:
     shards: ShardsConfig = field(default_factory=ShardsConfig)
 
     def resolved_corpus_dir(self) -> Path:
-        return _resolve_dir(self.corpus_dir, "WEPROMPT_CORPUS_DIR", "corpus", "corpus_dir")
+        return _existing_dir(*paths.corpus_dir(self.corpus_dir), "corpus_dir", paths.CORPUS_ENV)
 
     def resolved_data_dir(self) -> Path:
-        return _resolve_dir(self.decontam.data_dir, "WEPROMPT_DATA_DIR", "data", "decontam.data_dir")
+        return _existing_dir(*paths.data_dir(self.decontam.data_dir), "decontam.data_dir", paths.DATA_ENV)
 
     def resolved_work_dir(self) -> Path:
-        p = Path(self.work_dir)
-        return p if p.is_absolute() else REPO_ROOT / p
+        return paths.run_dir(self.work_dir)
 
 
-def _resolve_dir(explicit: str, env: str, shared_name: str, key: str) -> Path:
-    """An explicit config value wins, then the environment variable, then ../shared/<name>."""
-    if explicit:
-        p = Path(explicit)
-        p = p if p.is_absolute() else REPO_ROOT / p
-        how = f"config key {key}"
-    elif os.environ.get(env):
-        p, how = Path(os.environ[env]), f"${env}"
-    else:
-        p, how = REPO_ROOT.parent / "shared" / shared_name, "the default"
+def _existing_dir(p: Path, how: str, key: str, env: str) -> Path:
     if not p.is_dir():
         raise CorpusConfigError(f"{p} (from {how}) is not a directory; set {key} or ${env}")
     return p.resolve()

@@ -7,7 +7,7 @@ two workers stay busy even though one file holds most of the text.
 Bad lines never stop a run: undecodable lines, invalid JSON, a missing or empty `text` and a runaway
 document (read in bounded chunks, so a multi-GB line costs no memory) are counted as drops with their
 reason. A bad *file* stops it with a CorpusInputError naming the file: one that is not what its name says
-(a `.jsonl.gz` that is not gzip, a `.jsonl` that is; pretrain/gzfile.py), a truncated or corrupt gzip
+(a `.jsonl.gz` that is not gzip, a `.jsonl` that is; weprompt/common/gzfile.py), a truncated or corrupt gzip
 file (a partial corpus must not pass for a whole one), and one whose first record is not a JSON object
 (binary data, plain text: counting every line of it as a drop would hide that the source is missing).
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 
-from pretrain.corpus.base import CountedStep
-from pretrain.errors import UserError
-from pretrain.gzfile import BinaryReader, maybe_gunzip, open_maybe_gzip
+from weprompt.common.errors import UserError
+from weprompt.common.gzfile import BinaryReader, maybe_gunzip, open_maybe_gzip
+from weprompt.pretrain.corpus.base import CountedStep
 
 READ_CHUNK = 1 << 20
 # Bytes JSON text never holds unescaped (all ASCII controls but tab, LF, CR): binary data, not JSON Lines.

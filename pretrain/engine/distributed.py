@@ -68,13 +68,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch_rank() -> int:
+    """This process's global rank as the launcher (torchrun, deepspeed) set it; 0 when not launched so."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def setup(use_deepspeed: bool) -> DistEnv:
     """Read the launcher's environment and start the process group when there is more than one rank.
 
     DeepSpeed always wants a process group, even for one process: then we fill in a single-rank env
     (otherwise it goes looking for MPI)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank = launch_rank()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from evalbank import write_checkpoint
 
-from weprompt.catalog import DEFAULT_CATALOG
+from weprompt.common.paths import PACKAGE_BANK_DIR
 from weprompt.templates import Template, dump_templates
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +27,8 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_lm(task_tokenizer):
-    from eval.modelio import wrap
-    from pretrain.model import ModelConfig, WeLM
+    from weprompt.eval.modelio import wrap
+    from weprompt.pretrain.model import ModelConfig, WeLM
 
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -50,7 +50,7 @@ def make_bank(tmp_path):
         root = tmp_path / "bank"
         (root / "templates").mkdir(parents=True, exist_ok=True)
         if catalog_text is None:
-            shutil.copy(DEFAULT_CATALOG, root / "catalog.yaml")
+            shutil.copy(PACKAGE_BANK_DIR / "catalog.yaml", root / "catalog.yaml")
         else:
             (root / "catalog.yaml").write_text(catalog_text, encoding="utf-8")
         for task, ts in templates.items():

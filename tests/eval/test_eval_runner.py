@@ -10,12 +10,13 @@ import pytest
 import yaml
 from evalbank import CHID, CMRC, OCNLI, TNEWS, template
 
-from eval.aggregate import score_prompt
-from eval.cache import read_predictions
-from eval.examples import EvalInputError
-from eval.runner import evaluate
-from pretrain.errors import UserError
-from weprompt.catalog import DEFAULT_CATALOG, load_catalog
+from weprompt.catalog import load_catalog
+from weprompt.common.errors import UserError
+from weprompt.common.paths import PACKAGE_BANK_DIR
+from weprompt.eval.aggregate import score_prompt
+from weprompt.eval.cache import read_predictions
+from weprompt.eval.examples import EvalInputError
+from weprompt.eval.runner import evaluate
 
 
 class CountCalls:
@@ -186,7 +187,7 @@ def test_gold_not_among_choices_names_task_template_example(tiny_lm, make_bank, 
 
 
 def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_path, synth_data):
-    raw = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    raw = yaml.safe_load((PACKAGE_BANK_DIR / "catalog.yaml").read_text(encoding="utf-8"))
     for entry in raw["tasks"]:
         if entry["name"] == "ocnli":
             entry["splits"], entry["eval_split"] = {"train": 9985}, "train"
@@ -201,7 +202,7 @@ def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_pat
 
 
 def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp_path, synth_data):
-    from eval.metrics import outside_choices
+    from weprompt.eval.metrics import outside_choices
 
     bank = make_bank({"ocnli": OCNLI[:1]})
     kw = dict(bank_dir=str(bank), cache_dir=str(tmp_path), progress=False, limit=6)

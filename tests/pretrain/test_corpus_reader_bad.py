@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from pretrain.corpus.reader import CorpusInputError, CorpusReader, check_corpus_files
 from weprompt.cli.main import main
+from weprompt.pretrain.corpus.reader import CorpusInputError, CorpusReader, check_corpus_files
 
 DOCS = [
     {"text": f"第{i}篇：今天天气很好，我们去公园散步，看见湖边的柳树发了新芽。", "lang": "zh"}
@@ -147,7 +147,7 @@ def test_corpus_build_prints_one_line(tmp_path, capfd, case):
     ids=["truncated", "bad-json"],
 )
 def test_decontam_index_names_a_bad_task_file(tmp_path, name, data, message):
-    from pretrain.corpus.decontam import build_index
+    from weprompt.pretrain.corpus.decontam import build_index
 
     (tmp_path / "data" / "cmrc2018").mkdir(parents=True)
     (tmp_path / "data" / "cmrc2018" / name).write_bytes(data)

@@ -1,0 +1,27 @@
+"""The CLI owns the log handler: one handler on the project's root logger, however often it is set up."""
+
+from __future__ import annotations
+
+import logging
+
+from weprompt.common.logs import ROOT_LOGGER, setup_logging
+
+
+def test_setup_is_idempotent_and_covers_every_layer(capsys):
+    logger = logging.getLogger(ROOT_LOGGER)
+    before = list(logger.handlers)
+    try:
+        setup_logging(logging.INFO)
+        setup_logging(logging.DEBUG)
+        added = [h for h in logger.handlers if h not in before]
+        assert len(added) == 1 and logger.level == logging.DEBUG
+        logging.getLogger("weprompt.pretrain.engine.trainer").debug("from the engine")
+        logging.getLogger("weprompt.eval.runner").info("from the evaluator")
+        err = capsys.readouterr().err
+        assert "D weprompt.pretrain.engine.trainer: from the engine" in err
+        assert "I weprompt.eval.runner: from the evaluator" in err
+    finally:
+        for h in logger.handlers[:]:
+            if h not in before:
+                logger.removeHandler(h)
+        logger.setLevel(logging.NOTSET)
