@@ -44,7 +44,7 @@ def streamlit_command(port: int) -> list[str]:
 
 def annotate_env(args: argparse.Namespace) -> dict[str, str]:
     """The app reads its settings from these variables (see annotation_ui/settings.py)."""
-    from pretrain.errors import UserError
+    from weprompt.common.errors import UserError
     from weprompt.bank import resolve_bank_dir
 
     env = dict(os.environ)
@@ -62,7 +62,7 @@ def annotate_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from pretrain.errors import UserError
+    from weprompt.common.errors import UserError
 
     try:
         import streamlit  # noqa: F401

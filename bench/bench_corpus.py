@@ -23,10 +23,10 @@ import random
 import time
 from pathlib import Path
 
-from pretrain.config import load_config
-from pretrain.corpus.config import CorpusConfig
-from pretrain.corpus.neardup_eval import build_eval_set, evaluate
-from pretrain.corpus.text import HAN_RE
+from weprompt.common.config import load_config
+from weprompt.pretrain.corpus.config import CorpusConfig
+from weprompt.pretrain.corpus.neardup_eval import build_eval_set, evaluate
+from weprompt.pretrain.corpus.text import HAN_RE
 
 TEXT_DEDUP_REFERENCE = {"minhash_f1": 0.952, "simhash_f1": 0.852, "source": "text-dedup README benchmark"}
 
@@ -89,7 +89,7 @@ def neardup(work: Path, cfg: CorpusConfig, n_originals: int, n_distractors: int)
 def langid(cfg: CorpusConfig, n: int = 400) -> dict:
     import gzip
 
-    from pretrain.corpus.langid import LanguageFilter
+    from weprompt.pretrain.corpus.langid import LanguageFilter
 
     path = cfg.resolved_corpus_dir() / "books" / "chinese_poetry_classical.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -114,8 +114,8 @@ def langid(cfg: CorpusConfig, n: int = 400) -> dict:
 def tokenizer(
     work: Path, cfg: CorpusConfig, sizes: list[int], coverages: list[float], eval_docs: int
 ) -> dict:
-    from pretrain.corpus.tokenize_stage import TokenizerTrainStep
-    from pretrain.tokenizer import Tokenizer, TokenizerError, train_tokenizer
+    from weprompt.pretrain.corpus.tokenize_stage import TokenizerTrainStep
+    from weprompt.pretrain.tokenizer import Tokenizer, TokenizerError, train_tokenizer
 
     step = TokenizerTrainStep(str(work / "clean"), "", cfg.tokenizer, cfg.balance)
     texts, taken = step.sample()

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from eval.examples import PromptBuilder, example_key, usable_templates
-from eval.modelio import LoadedModel, load, wrap
-from eval.scoring import score_choices, score_full
+from weprompt.eval.examples import PromptBuilder, example_key, usable_templates
+from weprompt.eval.modelio import LoadedModel, load, wrap
+from weprompt.eval.scoring import score_choices, score_full
 from weprompt.bank import bank_catalog, load_task_templates
 from weprompt.data import load_split
 from weprompt.templates import Template, TemplateMetadata
@@ -46,8 +46,8 @@ FALLBACK = {
 
 
 def random_base(tmp: Path, catalog) -> LoadedModel:
-    from pretrain.model import WeLM, preset
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.model import WeLM, preset
+    from weprompt.pretrain.tokenizer import train_tokenizer
     from weprompt.leakage import example_text
 
     texts = []

@@ -18,7 +18,7 @@ import time
 
 import jinja2
 
-from pretrain.tokenizer import Tokenizer
+from weprompt.pretrain.tokenizer import Tokenizer
 from weprompt.bank import load_bank
 from weprompt.data import load_split
 from weprompt.packing import Packer, PackingConfig

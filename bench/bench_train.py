@@ -34,7 +34,7 @@ def build_peer(cfg):
     import torch.nn.functional as F
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from pretrain.model import ModelOutput
+    from weprompt.pretrain.model import ModelOutput
 
     class LlamaPeer(torch.nn.Module):
         """Adapter: our forward contract (targets already shifted, -100 ignored) on top of HF's model."""
@@ -68,14 +68,14 @@ def worker(args) -> dict:
 
     import torch
 
-    from pretrain.config import from_dict
-    from pretrain.data_source import ShardBatchSource, TokenStream
-    from pretrain.engine.config import TrainerConfig
-    from pretrain.engine.metrics import peak_memory_mib
-    from pretrain.engine.synthetic import write_markov_shards
-    from pretrain.engine.trainer import Trainer
-    from pretrain.model import WeLM, preset
-    from pretrain.shards import TokenShards
+    from weprompt.common.config import from_dict
+    from weprompt.pretrain.data_source import ShardBatchSource, TokenStream
+    from weprompt.pretrain.engine.config import TrainerConfig
+    from weprompt.pretrain.engine.metrics import peak_memory_mib
+    from weprompt.pretrain.engine.synthetic import write_markov_shards
+    from weprompt.pretrain.engine.trainer import Trainer
+    from weprompt.pretrain.model import WeLM, preset
+    from weprompt.pretrain.shards import TokenShards
 
     rss_base = peak_memory_mib(torch.device("cpu"))
     cfg = dataclasses.replace(preset(args.shape), vocab_size=args.vocab)
@@ -153,7 +153,7 @@ def main() -> None:
 
     import torch
 
-    from pretrain.engine.metrics import measure_cpu_peak
+    from weprompt.pretrain.engine.metrics import measure_cpu_peak
 
     torch.set_num_threads(args.threads)
     # One peak per dtype for both models: the best matmul rate seen on this host (cached across runs), so the

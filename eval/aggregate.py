@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval import metrics as M
-from eval.scoring import DEFAULT_RULE, RULES, argmax, rule_scores
+from weprompt.eval import metrics as M
+from weprompt.eval.scoring import DEFAULT_RULE, RULES, argmax, rule_scores
 from weprompt.catalog import Task
 
 

@@ -55,9 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from eval import modelio, report
-    from eval.runner import EvalOptions, evaluate
-    from pretrain.errors import UserError
+    from weprompt.eval import modelio, report
+    from weprompt.eval.runner import EvalOptions, evaluate
+    from weprompt.common.errors import UserError
     from weprompt.bank import bank_catalog
 
     if args.limit is not None and args.limit < 1:

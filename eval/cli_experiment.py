@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from eval.experiment import load_experiment, run_experiment
+    from weprompt.eval.experiment import load_experiment, run_experiment
 
     report = run_experiment(load_experiment(args.config, args.set))
     print(f"\nreport: {report}\n        {report.with_suffix('.html')}")
@@ -35,7 +35,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from eval.quickstart import run_quickstart
+    from weprompt.eval.quickstart import run_quickstart
 
     report = run_quickstart(args.corpus_config, args.pretrain_config, args.config)
     print(f"\nreport: {report}\n        {report.with_suffix('.html')}")

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 if TYPE_CHECKING:
-    from pretrain.model import ModelConfig, WeLM
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.model import ModelConfig, WeLM
+    from weprompt.pretrain.tokenizer import Tokenizer
 
 
 class ModelMismatchError(UserError):
@@ -99,8 +99,8 @@ def wrap(model: WeLM, tokenizer: Tokenizer, name: str = "model", path: str | Non
 
 def load(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None) -> LoadedModel:
     """A checkpoint (step, checkpoints or run directory) with its tokenizer, checked to match."""
-    from pretrain.checkpoint import STATE_FILE, load_model, read_json, resolve
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.checkpoint import STATE_FILE, load_model, read_json, resolve
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     step_dir = resolve(path, MODEL_HINT)
     model, _cfg, stored_tok = load_model(step_dir)  # verified against its manifest first

@@ -25,7 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
-from eval.experiment import (
+from weprompt.eval.experiment import (
     checkpoint_identity,
     comparable_train_config,
     read_inputs,
@@ -33,8 +33,8 @@ from eval.experiment import (
     shards_fingerprint,
     stale_reasons,
 )
-from eval.report import describe_changes, input_changes
-from pretrain.errors import UserError
+from weprompt.eval.report import describe_changes, input_changes
+from weprompt.common.errors import UserError
 
 
 def _stage(title: str) -> float:
@@ -57,10 +57,10 @@ def _files(root: Path, names: list[Path]) -> dict[str, list[int]]:
 
 def corpus_inputs(corpus_config: str) -> tuple[Path, dict]:
     """The corpus build's work dir and what its outputs depend on."""
-    from pretrain.config import load_config, to_dict
-    from pretrain.corpus.config import CorpusConfig
-    from pretrain.corpus.reader import list_corpus_files
-    from pretrain.corpus.runtime import code_fingerprint
+    from weprompt.common.config import load_config, to_dict
+    from weprompt.pretrain.corpus.config import CorpusConfig
+    from weprompt.pretrain.corpus.reader import list_corpus_files
+    from weprompt.pretrain.corpus.runtime import code_fingerprint
 
     cfg = load_config(CorpusConfig, corpus_config)
     corpus = cfg.resolved_corpus_dir()
@@ -77,8 +77,8 @@ def corpus_inputs(corpus_config: str) -> tuple[Path, dict]:
 
 def corpus_outputs(work_dir: Path) -> dict:
     """Fingerprints of the tokenizer and the shards the build left, checked to belong together."""
-    from pretrain.shards import TokenShards
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.shards import TokenShards
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     tok = Tokenizer.load(work_dir / "tokenizer").fingerprint()
     shards = TokenShards(work_dir / "shards")
@@ -107,7 +107,7 @@ def corpus_stage(corpus_config: str) -> None:
 
 def base_inputs(cfg) -> dict:
     """What a base trained from `cfg` (a PretrainConfig) depends on."""
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     return {
         "tokenizer": Tokenizer.load(cfg.data.tokenizer).fingerprint(),
@@ -127,8 +127,8 @@ def _remove_stale(*dirs: Path) -> None:
 
 def _base_legacy(run_dir: Path, ckpt_dir: Path) -> dict:
     """What a base from before inputs were recorded still tells: the tokenizer it was trained with."""
-    from pretrain import checkpoint as ckpt
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     found = ckpt.list_checkpoints(ckpt_dir)
     if found:
@@ -140,8 +140,8 @@ def _base_legacy(run_dir: Path, ckpt_dir: Path) -> dict:
 
 def base_stage(pretrain_config: str) -> None:
     """Reuse the base when it is complete and built from the same inputs, else (re)train it."""
-    from pretrain import checkpoint as ckpt
-    from pretrain.engine.pretrain import load_pretrain_config
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.engine.pretrain import load_pretrain_config
 
     cfg, _ = load_pretrain_config(pretrain_config)
     run_dir, ckpt_dir = Path(cfg.train.run_dir), Path(cfg.train.checkpoint_dir)
@@ -165,7 +165,7 @@ def base_stage(pretrain_config: str) -> None:
 
 
 def run_quickstart(corpus_config: str, pretrain_config: str, experiment_config: str) -> Path:
-    from eval.experiment import load_experiment, run_experiment
+    from weprompt.eval.experiment import load_experiment, run_experiment
 
     for p in (corpus_config, pretrain_config, experiment_config):
         if not Path(p).is_file():

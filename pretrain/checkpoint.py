@@ -38,10 +38,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from pretrain.atomic import atomic_write_text
-from pretrain.config import ConfigError, from_dict, to_dict
-from pretrain.errors import UserError
-from pretrain.model import ModelConfig, WeLM
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import ConfigError, from_dict, to_dict
+from weprompt.common.errors import UserError
+from weprompt.pretrain.model import ModelConfig, WeLM
 
 LATEST = "latest"
 STATE_FILE = "trainer_state.json"
@@ -335,7 +335,7 @@ def snapshot_tokenizer(
         shutil.copytree(tokenizer_dir, tmp)
         os.replace(tmp, snap)
     if fingerprint:
-        from pretrain.tokenizer import Tokenizer
+        from weprompt.pretrain.tokenizer import Tokenizer
 
         have = Tokenizer.load(snap).fingerprint()
         if have != fingerprint:

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import yaml
 
-from pretrain.atomic import atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.errors import UserError
 
 
 class DataclassInstance(Protocol):  # what dataclasses.fields accepts (typeshed's, which is typing-only)

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from pretrain.errors import UserError
-from pretrain.model import IGNORE_INDEX
+from weprompt.common.errors import UserError
+from weprompt.pretrain.model import IGNORE_INDEX
 
 
 class DataError(UserError):

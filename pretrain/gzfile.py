@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeAlias
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 GZIP_MAGIC = b"\x1f\x8b"
 

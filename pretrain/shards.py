@@ -23,8 +23,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pretrain.atomic import atomic_open, atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.common.errors import UserError
 
 META_FILE = "meta.json"
 INDEX_FILE = "documents.npy"

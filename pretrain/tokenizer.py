@@ -20,8 +20,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from pretrain.atomic import atomic_write_bytes, atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_bytes, atomic_write_text
+from weprompt.common.errors import UserError
 
 MODEL_FILE = "tokenizer.model"
 VOCAB_FILE = "tokenizer.vocab"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 BANK_DIR = Path(__file__).resolve().parents[1] / "prompt_bank"
 DEFAULT_CATALOG = BANK_DIR / "catalog.yaml"

@@ -14,8 +14,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from pretrain.errors import UserError
-from pretrain.gzfile import open_maybe_gzip, read_to_end
+from weprompt.common.errors import UserError
+from weprompt.common.gzfile import open_maybe_gzip, read_to_end
 from weprompt.catalog import Catalog, Task, load_catalog
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pretrain.atomic import atomic_write_text
-from pretrain.config import dump_config
-from pretrain.engine.config import OptimConfig, TrainerConfig
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import dump_config
+from weprompt.pretrain.engine.config import OptimConfig, TrainerConfig
+from weprompt.common.errors import UserError
 from weprompt.bank import load_bank
 from weprompt.data import load_split
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
@@ -30,7 +30,7 @@ from weprompt.sampling_report import sampling_report, write_sampling_report
 from weprompt.splits import Split, build_split
 
 if TYPE_CHECKING:
-    from pretrain.model import ModelConfig
+    from weprompt.pretrain.model import ModelConfig
 
 
 @dataclass
@@ -108,8 +108,8 @@ BASE_HINT = (
 def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     """Fine-tune `cfg.base`. The base is verified (manifest, sizes, sha256) and its weights checked against its
     config before anything is written; the run dir is locked against other processes for the whole run."""
-    from pretrain import checkpoint as ckpt
-    from pretrain.engine.runlock import RunLock
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.engine.runlock import RunLock
 
     base_dir = ckpt.open_checkpoint(cfg.base, hint=BASE_HINT)
     model_cfg = ckpt.read_model_config(base_dir)
@@ -125,10 +125,10 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
 
 
 def _finetune(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig, progress: bool) -> dict:
-    from pretrain import checkpoint as ckpt
-    from pretrain.engine.trainer import Trainer
-    from pretrain.shards import TokenShards
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.engine.trainer import Trainer
+    from weprompt.pretrain.shards import TokenShards
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     run_dir = Path(cfg.train.run_dir)
     tok_dir = base_dir / ckpt.TOKENIZER_DIR

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 from weprompt.catalog import Catalog
 from weprompt.data import load_split
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 from weprompt.templates import TARGET_SEP, Template, TemplateCollection, render
 
 MIXING = ("uniform", "proportional", "temperature")

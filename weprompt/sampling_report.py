@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pretrain.atomic import atomic_write_text
+from weprompt.common.atomic import atomic_write_text
 from weprompt.packing import PackingStats
 from weprompt.sampler import SamplerStats
 

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 from weprompt.bank import no_templates_reason
 from weprompt.catalog import Catalog
 from weprompt.data import resolve_data_dir, split_file

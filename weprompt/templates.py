@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError
 
-from pretrain.atomic import atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.errors import UserError
 from weprompt.sandbox import (
     DEFAULT_LIMITS,
     LimitedEnvironment,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui.components.editor import insert
+from weprompt.annotation_ui.components.editor import insert
 from weprompt.catalog import Task
 
 

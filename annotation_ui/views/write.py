@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui import state
-from annotation_ui.components import editor, preview
-from annotation_ui.components.examples import split_selector
-from annotation_ui.components.fields import field_palette
-from annotation_ui.components.task_picker import task_card
-from annotation_ui.settings import Settings
-from pretrain.errors import UserError
+from weprompt.annotation_ui import state
+from weprompt.annotation_ui.components import editor, preview
+from weprompt.annotation_ui.components.examples import split_selector
+from weprompt.annotation_ui.components.fields import field_palette
+from weprompt.annotation_ui.components.task_picker import task_card
+from weprompt.annotation_ui.settings import Settings
+from weprompt.common.errors import UserError
 from weprompt.bank_edit import (
     InvalidTemplateError,
     check_template,

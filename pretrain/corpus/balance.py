@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pretrain.corpus.config import BalanceConfig, CorpusConfigError
-from pretrain.corpus.text import mix64
+from weprompt.pretrain.corpus.config import BalanceConfig, CorpusConfigError
+from weprompt.pretrain.corpus.text import mix64
 
 Group = tuple[str, str]  # (source, lang)
 

@@ -16,7 +16,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from pretrain.atomic import atomic_open, atomic_write_text
+from weprompt.common.atomic import atomic_open, atomic_write_text
 
 
 def utf8_len(text: str) -> int:

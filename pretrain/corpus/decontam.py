@@ -26,11 +26,11 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from pretrain.atomic import atomic_open, atomic_write_text
-from pretrain.corpus.base import DocFilter
-from pretrain.corpus.reader import CorpusInputError
-from pretrain.corpus.text import ngram_hashes, units
-from pretrain.gzfile import open_maybe_gzip
+from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.pretrain.corpus.base import DocFilter
+from weprompt.pretrain.corpus.reader import CorpusInputError
+from weprompt.pretrain.corpus.text import ngram_hashes, units
+from weprompt.common.gzfile import open_maybe_gzip
 
 INDEX_META = "index.json"
 BITMAP_BITS = 28

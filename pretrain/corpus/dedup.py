@@ -24,9 +24,9 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from pretrain.atomic import atomic_open, atomic_write_text
-from pretrain.corpus.base import CountedStep, DocFilter
-from pretrain.corpus.text import codepoints, simhash, strip_blank_punct
+from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.pretrain.corpus.base import CountedStep, DocFilter
+from weprompt.pretrain.corpus.text import codepoints, simhash, strip_blank_punct
 
 EXACT, NEAR = 1, 2
 REASONS = {EXACT: "exact_duplicate", NEAR: "near_duplicate"}

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from datatrove.data import Document
 
-from pretrain.corpus.base import DocFilter
-from pretrain.corpus.text import HAN_RE, HANGUL_RE, KANA_RE, LATIN_WORD_RE
+from weprompt.pretrain.corpus.base import DocFilter
+from weprompt.pretrain.corpus.text import HAN_RE, HANGUL_RE, KANA_RE, LATIN_WORD_RE
 
 
 def sample_text(text: str, sample_chars: int) -> str:

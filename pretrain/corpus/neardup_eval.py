@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pretrain.corpus.dedup import near_duplicate_clusters
-from pretrain.corpus.text import MOJIBAKE_RE, codepoints, ngram_hashes, simhash, strip_blank_punct
+from weprompt.pretrain.corpus.dedup import near_duplicate_clusters
+from weprompt.pretrain.corpus.text import MOJIBAKE_RE, codepoints, ngram_hashes, simhash, strip_blank_punct
 
 KINDS = ("insert", "delete", "punct", "swap", "mixed")
 PUNCT_SWAP = {

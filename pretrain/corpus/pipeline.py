@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pretrain.atomic import atomic_write_text
-from pretrain.config import dump_config
-from pretrain.corpus.config import CorpusConfig, CorpusConfigError
-from pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
-from pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import dump_config
+from weprompt.pretrain.corpus.config import CorpusConfig, CorpusConfigError
+from weprompt.pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
+from weprompt.pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -69,7 +69,7 @@ class CorpusPipeline:
     # -- checks before any work ----------------------------------------------------------------------
 
     def _check_sources(self) -> list[str]:
-        from pretrain.corpus.balance import normalized_targets
+        from weprompt.pretrain.corpus.balance import normalized_targets
 
         normalized_targets(self.cfg.balance, self.sources)  # raises on unlisted sources when unlisted=error
         c = self.cfg
@@ -99,9 +99,9 @@ class CorpusPipeline:
             return JsonlWriter(str(folder), output_filename=name, compression="gzip" if gzip else None)
 
         def filter_steps():
-            from pretrain.corpus.langid import LanguageFilter
-            from pretrain.corpus.reader import CorpusReader
-            from pretrain.corpus.rules import rule_filters
+            from weprompt.pretrain.corpus.langid import LanguageFilter
+            from weprompt.pretrain.corpus.reader import CorpusReader
+            from weprompt.pretrain.corpus.rules import rule_filters
 
             rules = rule_filters(c.rules, stats)
             for r in rules:
@@ -115,13 +115,13 @@ class CorpusPipeline:
             return [reader, lang, *rules, jsonl_writer(w.filtered)]
 
         def quality_train_steps():
-            from pretrain.corpus.quality import QualityTrainStep
+            from weprompt.pretrain.corpus.quality import QualityTrainStep
 
             return [QualityTrainStep(str(w.filtered), str(w.rejected), str(w.quality), c.quality, c.seed)]
 
         def score_steps():
-            from pretrain.corpus.dedup import DedupSignatures
-            from pretrain.corpus.quality import MODEL_FILE, QualityFilter
+            from weprompt.pretrain.corpus.dedup import DedupSignatures
+            from weprompt.pretrain.corpus.quality import MODEL_FILE, QualityFilter
 
             steps = [jsonl_reader(w.filtered)]
             if c.quality.enabled:
@@ -135,12 +135,12 @@ class CorpusPipeline:
             return [*steps, jsonl_writer(w.scored)]
 
         def dedup_find_steps():
-            from pretrain.corpus.dedup import DedupFinder
+            from weprompt.pretrain.corpus.dedup import DedupFinder
 
             return [DedupFinder(str(w.sigs), str(w.dedup), c.dedup.hamming, c.dedup.exact, c.dedup.near)]
 
         def decontam_index_steps():
-            from pretrain.corpus.decontam import DecontamIndexStep
+            from weprompt.pretrain.corpus.decontam import DecontamIndexStep
 
             d = c.decontam
             return [
@@ -148,8 +148,8 @@ class CorpusPipeline:
             ]
 
         def final_steps():
-            from pretrain.corpus.decontam import DecontamFilter
-            from pretrain.corpus.dedup import DROP_FILE, DedupFilter
+            from weprompt.pretrain.corpus.decontam import DecontamFilter
+            from weprompt.pretrain.corpus.dedup import DROP_FILE, DedupFilter
 
             steps = [jsonl_reader(w.scored), DedupFilter(str(w.dedup / DROP_FILE), stats)]
             if c.decontam.enabled:
@@ -162,12 +162,12 @@ class CorpusPipeline:
             return [*steps, jsonl_writer(w.clean, gzip=True)]
 
         def tokenizer_steps():
-            from pretrain.corpus.tokenize_stage import TokenizerTrainStep
+            from weprompt.pretrain.corpus.tokenize_stage import TokenizerTrainStep
 
             return [TokenizerTrainStep(str(w.clean), str(w.tokenizer), c.tokenizer, c.balance)]
 
         def tokenize_steps():
-            from pretrain.corpus.tokenize_stage import TokenizeStep
+            from weprompt.pretrain.corpus.tokenize_stage import TokenizeStep
 
             return [
                 jsonl_reader(w.clean),
@@ -175,7 +175,7 @@ class CorpusPipeline:
             ]
 
         def shards_steps():
-            from pretrain.corpus.tokenize_stage import BalanceShardsStep
+            from weprompt.pretrain.corpus.tokenize_stage import BalanceShardsStep
 
             return [
                 BalanceShardsStep(
@@ -340,7 +340,7 @@ class CorpusPipeline:
         return out
 
     def write_summary(self) -> dict:
-        from pretrain.corpus.stats import merge_step_counts, render_markdown, steps_table, table1
+        from weprompt.pretrain.corpus.stats import merge_step_counts, render_markdown, steps_table, table1
 
         steps = merge_step_counts(self.work.stats)
         balance = _read_json(self.work.root / "balance.json")

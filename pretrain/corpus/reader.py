@@ -21,9 +21,9 @@ from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 
-from pretrain.corpus.base import CountedStep
-from pretrain.errors import UserError
-from pretrain.gzfile import BinaryReader, maybe_gunzip, open_maybe_gzip
+from weprompt.pretrain.corpus.base import CountedStep
+from weprompt.common.errors import UserError
+from weprompt.common.gzfile import BinaryReader, maybe_gunzip, open_maybe_gzip
 
 READ_CHUNK = 1 << 20
 # Bytes JSON text never holds unescaped (all ASCII controls but tab, LF, CR): binary data, not JSON Lines.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from pretrain.corpus.base import DocFilter
-from pretrain.corpus.config import RulesConfig
-from pretrain.corpus.text import BLANK, HAN, MOJIBAKE_RE, PUNCT, SYMBOL, class_counts, count_nonblank
+from weprompt.pretrain.corpus.base import DocFilter
+from weprompt.pretrain.corpus.config import RulesConfig
+from weprompt.pretrain.corpus.text import BLANK, HAN, MOJIBAKE_RE, PUNCT, SYMBOL, class_counts, count_nonblank
 
 DEFAULT_OFFENSIVE = Path(__file__).with_name("offensive_words.txt")
 

@@ -19,12 +19,12 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from pretrain.atomic import atomic_open, atomic_write_text
-from pretrain.corpus.balance import doc_uniform, fit_weights, normalized_targets, repeats_for
-from pretrain.corpus.base import CountedStep
-from pretrain.corpus.config import BalanceConfig, ShardsConfig, TokenizerConfig
-from pretrain.shards import ShardWriter, token_dtype
-from pretrain.tokenizer import Tokenizer, train_tokenizer
+from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.pretrain.corpus.balance import doc_uniform, fit_weights, normalized_targets, repeats_for
+from weprompt.pretrain.corpus.base import CountedStep
+from weprompt.pretrain.corpus.config import BalanceConfig, ShardsConfig, TokenizerConfig
+from weprompt.pretrain.shards import ShardWriter, token_dtype
+from weprompt.pretrain.tokenizer import Tokenizer, train_tokenizer
 
 BALANCE_REPORT = "balance.json"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pretrain.config import ConfigError
+from weprompt.common.config import ConfigError
 
 
 @dataclass

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from pretrain.atomic import atomic_write_text
+from weprompt.common.atomic import atomic_write_text
 
 LOG_FILE = "train_log.jsonl"
 PLOT_FILE = "curves.png"

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from pretrain.engine.config import LossScaleConfig
+from weprompt.pretrain.engine.config import LossScaleConfig
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

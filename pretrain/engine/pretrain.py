@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pretrain.config import (
+from weprompt.common.config import (
     ConfigError,
     apply_override,
     blame_override,
@@ -21,8 +21,8 @@ from pretrain.config import (
     read_yaml_mapping,
     to_dict,
 )
-from pretrain.engine.config import TrainerConfig
-from pretrain.model import ModelConfig, preset
+from weprompt.pretrain.engine.config import TrainerConfig
+from weprompt.pretrain.model import ModelConfig, preset
 
 
 @dataclass
@@ -83,17 +83,17 @@ def _build_config(data: dict, where: str) -> tuple[PretrainConfig, bool]:
 
 def run_pretrain(cfg: PretrainConfig, vocab_given: bool = True):
     """Train (or resume) the base model described by `cfg`; returns the TrainResult."""
-    from pretrain.data_source import (
+    from weprompt.pretrain.data_source import (
         DataError,
         ShardBatchSource,
         TokenStream,
         unigram_baseline,
         validation_batches,
     )
-    from pretrain.engine.distributed import setup
-    from pretrain.engine.trainer import Trainer
-    from pretrain.shards import TokenShards
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.engine.distributed import setup
+    from weprompt.pretrain.engine.trainer import Trainer
+    from weprompt.pretrain.shards import TokenShards
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     tok = Tokenizer.load(cfg.data.tokenizer)
     shards = TokenShards(cfg.data.shards, expect_fingerprint=tok.fingerprint())

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pretrain import checkpoint as ckpt
-from pretrain.engine.config import TrainerConfig
-from pretrain.engine.state import TrainerState
-from pretrain.errors import UserError
-from pretrain.model import ModelConfig
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.engine.config import TrainerConfig
+from weprompt.pretrain.engine.state import TrainerState
+from weprompt.common.errors import UserError
+from weprompt.pretrain.model import ModelConfig
 
 # A resume may not change these (dropout may change).
 SHAPE_FIELDS = (

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 if TYPE_CHECKING:
-    from pretrain.engine.distributed import DistEnv
+    from weprompt.pretrain.engine.distributed import DistEnv
 
 LOCK_FILE = ".run.lock"
 log = logging.getLogger(__name__)

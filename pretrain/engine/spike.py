@@ -22,7 +22,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from pretrain.engine.config import SpikeConfig
+from weprompt.pretrain.engine.config import SpikeConfig
 
 EVENTS_FILE = "spike_events.jsonl"
 

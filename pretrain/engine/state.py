@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pretrain.checkpoint import STATE_FILE, CheckpointError, rank_file, read_json, read_torch_file
+from weprompt.pretrain.checkpoint import STATE_FILE, CheckpointError, rank_file, read_json, read_torch_file
 
 STATE_VERSION = 1
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pretrain.shards import ShardWriter
+from weprompt.pretrain.shards import ShardWriter
 
 SYNTHETIC_FINGERPRINT = "synthetic-markov-v1"
 

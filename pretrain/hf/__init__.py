@@ -12,7 +12,7 @@ Only `torch`, `safetensors`, `tokenizers` and `transformers` are needed (the `hf
 docs/interop.md for the design decisions and their verification.
 """
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 FORMAT = "welm-hf"
 FORMAT_VERSION = 1

@@ -3,7 +3,7 @@ and held-out split, how to load it, and what the export verified."""
 
 from __future__ import annotations
 
-from pretrain.model import ModelConfig
+from weprompt.pretrain.model import ModelConfig
 
 
 def _fmt(n) -> str:

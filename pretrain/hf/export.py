@@ -21,14 +21,14 @@ from pathlib import Path
 
 import torch
 
-from pretrain import checkpoint as ckpt
-from pretrain.atomic import atomic_write_bytes, atomic_write_text
-from pretrain.config import to_dict
-from pretrain.hf import FORMAT, FORMAT_VERSION, META_FILE, SP_MODEL_FILE, InteropError, mapping, provenance
-from pretrain.hf.card import render_card
-from pretrain.hf.outdir import fsync_file, staged_dir
-from pretrain.hf.tokenizer import PROBES, parity_mismatches, parse_proto, tokenizer_files
-from pretrain.tokenizer import Tokenizer, TokenizerError
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.common.atomic import atomic_write_bytes, atomic_write_text
+from weprompt.common.config import to_dict
+from weprompt.pretrain.hf import FORMAT, FORMAT_VERSION, META_FILE, SP_MODEL_FILE, InteropError, mapping, provenance
+from weprompt.pretrain.hf.card import render_card
+from weprompt.pretrain.hf.outdir import fsync_file, staged_dir
+from weprompt.pretrain.hf.tokenizer import PROBES, parity_mismatches, parse_proto, tokenizer_files
+from weprompt.pretrain.tokenizer import Tokenizer, TokenizerError
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -57,7 +57,7 @@ def _versions() -> dict:
 
 
 def _check_state(step_dir: Path, tok: Tokenizer) -> None:
-    from pretrain.engine.state import STATE_VERSION
+    from weprompt.pretrain.engine.state import STATE_VERSION
 
     path = step_dir / ckpt.STATE_FILE
     if not path.is_file():
@@ -114,7 +114,7 @@ def verify_export(hf_dir: Path, model, tok: Tokenizer, sample_texts: list[str] |
     import transformers
     from transformers import AutoTokenizer
 
-    from pretrain.hf.verify import LOGIT_ATOL, load_hf_model, max_logit_diff, probe_ids
+    from weprompt.pretrain.hf.verify import LOGIT_ATOL, load_hf_model, max_logit_diff, probe_ids
 
     hf_tok = AutoTokenizer.from_pretrained(str(hf_dir))
     texts = PROBES + list(sample_texts or [])
@@ -151,7 +151,7 @@ def export_checkpoint(
     sample_texts: list[str] | None = None,
 ) -> ExportResult:
     out = Path(out)
-    from pretrain.hf.outdir import check_target
+    from weprompt.pretrain.hf.outdir import check_target
 
     check_target(out, force, META_FILE, Path(checkpoint))  # fail before the (slow) load
     step_dir, model, cfg, tok, sp_bytes = load_checkpoint(checkpoint)

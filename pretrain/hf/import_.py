@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from pretrain import checkpoint as ckpt
-from pretrain.atomic import atomic_write_text
-from pretrain.hf import FORMAT, FORMAT_VERSION, META_FILE, SP_MODEL_FILE, InteropError, mapping
-from pretrain.hf.outdir import fsync_file, staged_dir
-from pretrain.hf.tokenizer import PROBES, TOKENIZER_JSON, parity_mismatches
-from pretrain.model import ModelConfig, WeLM
-from pretrain.tokenizer import Tokenizer, TokenizerError
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.common.atomic import atomic_write_text
+from weprompt.pretrain.hf import FORMAT, FORMAT_VERSION, META_FILE, SP_MODEL_FILE, InteropError, mapping
+from weprompt.pretrain.hf.outdir import fsync_file, staged_dir
+from weprompt.pretrain.hf.tokenizer import PROBES, TOKENIZER_JSON, parity_mismatches
+from weprompt.pretrain.model import ModelConfig, WeLM
+from weprompt.pretrain.tokenizer import Tokenizer, TokenizerError
 
 IMPORT_FILE = "import.json"
 
@@ -161,7 +161,7 @@ def import_hf(hf_dir: str | Path, out: str | Path, force: bool = False) -> Impor
     hf_dir, out = Path(hf_dir), Path(out)
     if not hf_dir.is_dir():
         raise InteropError(f"{hf_dir} is not a directory")
-    from pretrain.hf.outdir import check_target
+    from weprompt.pretrain.hf.outdir import check_target
 
     check_target(out, force, IMPORT_FILE, hf_dir)
     meta = _read_meta(hf_dir)

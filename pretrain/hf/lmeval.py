@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from pretrain.atomic import atomic_write_text
-from pretrain.hf import InteropError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.pretrain.hf import InteropError
 
 TARGET_DELIMITER = "\n"
 FEWSHOT_DELIMITER = "\n\n"

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import torch
 
-from pretrain.hf import InteropError
-from pretrain.model import ModelConfig
+from weprompt.pretrain.hf import InteropError
+from weprompt.pretrain.model import ModelConfig
 
 ARCHITECTURE = "GPTNeoXForCausalLM"
 MODEL_TYPE = "gpt_neox"

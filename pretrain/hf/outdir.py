@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pretrain.hf import InteropError
+from weprompt.pretrain.hf import InteropError
 
 
 def check_target(out: Path, force: bool, marker: str, source: Path | None = None) -> None:

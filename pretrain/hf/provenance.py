@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from pretrain.hf import InteropError
+from weprompt.pretrain.hf import InteropError
 
 
 def _json(path: Path) -> dict | None:

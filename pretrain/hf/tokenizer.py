@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from pretrain.hf import InteropError
+from weprompt.pretrain.hf import InteropError
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 UNIGRAM, BPE = 1, 2

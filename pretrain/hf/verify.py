@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from pretrain.hf import InteropError
-from pretrain.model import WeLM
+from weprompt.pretrain.hf import InteropError
+from weprompt.pretrain.model import WeLM
 
 LOGIT_ATOL = 1e-4  # export-time check; the tests hold fp32 CPU to 1e-5
 

@@ -27,8 +27,8 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_lm(task_tokenizer):
-    from eval.modelio import wrap
-    from pretrain.model import ModelConfig, WeLM
+    from weprompt.eval.modelio import wrap
+    from weprompt.pretrain.model import ModelConfig, WeLM
 
     torch.manual_seed(0)
     cfg = ModelConfig(

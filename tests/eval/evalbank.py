@@ -56,7 +56,7 @@ CMRC = [
 
 def write_checkpoint(lm, root: Path, fingerprint: str | None = None) -> Path:
     """A run dir in the trainer's layout (run/checkpoints/step_N + latest) holding `lm`."""
-    from pretrain import checkpoint as ck
+    from weprompt.pretrain import checkpoint as ck
 
     step = root / "checkpoints" / ck.step_name(1)
     step.mkdir(parents=True)

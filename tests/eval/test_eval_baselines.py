@@ -8,10 +8,10 @@ import json
 import matplotlib.figure
 import pytest
 
-from eval.aggregate import baselines
-from eval.cache import PredictionFile
-from eval.experiment import _cell
-from eval.table6 import BELOW, write_report
+from weprompt.eval.aggregate import baselines
+from weprompt.eval.cache import PredictionFile
+from weprompt.eval.experiment import _cell
+from weprompt.eval.table6 import BELOW, write_report
 
 NLI = ["蕴含", "中立", "矛盾"]
 

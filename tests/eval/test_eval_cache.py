@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from eval.aggregate import summarize
-from eval.cache import PredictionCache, PredictionFile, read_predictions
+from weprompt.eval.aggregate import summarize
+from weprompt.eval.cache import PredictionCache, PredictionFile, read_predictions
 
 SETTING = {"task": "ocnli", "template_id": "t1", "shots": 0, "seed": 0}
 

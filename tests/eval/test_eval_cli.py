@@ -8,8 +8,8 @@ import pytest
 import torch
 from evalbank import CMRC, OCNLI, write_checkpoint
 
-from eval import modelio
-from pretrain.model import ModelConfig, WeLM
+from weprompt.eval import modelio
+from weprompt.pretrain.model import ModelConfig, WeLM
 from weprompt.cli.main import main
 
 
@@ -73,8 +73,8 @@ def test_model_hash_follows_the_weights(tiny_lm, checkpoint):
 
 
 def test_a_task_the_model_was_trained_on_is_flagged(checkpoint, make_bank, tmp_path, synth_data):
-    from eval.report import to_markdown
-    from eval.runner import evaluate
+    from weprompt.eval.report import to_markdown
+    from weprompt.eval.runner import evaluate
 
     (checkpoint / "split.json").write_text(json.dumps({"mode": "all", "train_tasks": ["ocnli", "cnsd_snli"]}))
     bank = make_bank({"ocnli": OCNLI[:1], "cmnli": OCNLI[:1], "tnews": []})
@@ -88,7 +88,7 @@ def test_a_task_the_model_was_trained_on_is_flagged(checkpoint, make_bank, tmp_p
 
 def test_checkpoint_written_by_the_real_trainer(tiny_base, tmp_path, synth_data):
     """A base made by the engine (context 64: prompts are cut to fit, and the results say so)."""
-    from eval.runner import evaluate
+    from weprompt.eval.runner import evaluate
 
     run_dir, bank = tiny_base
     res = evaluate(str(run_dir), ["ocnli"], [0, 5], limit=3, bank_dir=str(bank), cache_dir=str(tmp_path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from eval.generate import Generator, max_new_tokens_for, newline_ids
+from weprompt.eval.generate import Generator, max_new_tokens_for, newline_ids
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eval import metrics as M
+from weprompt.eval import metrics as M
 
 
 def test_segments_cjk_by_character_latin_words_whole_punctuation_stripped():
@@ -82,7 +82,7 @@ def test_out_of_scope():
 
 
 def test_outside_choices_accepts_a_choice_and_what_follows_it():
-    from eval.metrics import outside_choices
+    from weprompt.eval.metrics import outside_choices
 
     choices = ["蕴含", "矛盾", "中立"]
     assert not outside_choices("蕴含", choices)

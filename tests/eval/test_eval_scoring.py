@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.scoring import PrefixCache, argmax, rule_scores, score_choices, score_full
+from weprompt.eval.scoring import PrefixCache, argmax, rule_scores, score_choices, score_full
 
 
 def _ids(tok, text):

@@ -5,10 +5,10 @@ import json
 import pytest
 import yaml
 
-from eval.bootstrap import paired_bootstrap
-from eval.experiment import ExperimentConfig, ExperimentEval, plan_units, run_experiment, validate
-from eval.table6 import findings, load_paper
-from pretrain.errors import UserError
+from weprompt.eval.bootstrap import paired_bootstrap
+from weprompt.eval.experiment import ExperimentConfig, ExperimentEval, plan_units, run_experiment, validate
+from weprompt.eval.table6 import findings, load_paper
+from weprompt.common.errors import UserError
 from weprompt.catalog import load_catalog
 
 pytestmark = pytest.mark.usefixtures("synth_data")  # the tiny base trains and evaluates on synthetic rows
@@ -136,7 +136,7 @@ def test_paired_bootstrap_and_findings():
 def test_experiment_yaml_configs_load():
     from pathlib import Path
 
-    from eval.experiment import load_experiment
+    from weprompt.eval.experiment import load_experiment
 
     for p in sorted(Path("experiments").glob("*.yaml")):
         cfg = load_experiment(p)

@@ -9,8 +9,8 @@ pytest.importorskip("safetensors")
 @pytest.fixture(scope="session")
 def exported(tiny_base_session, tmp_path_factory):
     """(our step dir, exported transformers dir) for the tiny base checkpoint, via the real exporter."""
-    from pretrain.checkpoint import resolve
-    from pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.checkpoint import resolve
+    from weprompt.pretrain.hf.export import export_checkpoint
 
     base, _bank = tiny_base_session
     out = tmp_path_factory.mktemp("export") / "hf"
@@ -24,8 +24,8 @@ def models(exported):
     """(our WeLM, transformers model, our Tokenizer, transformers tokenizer), all fp32 on CPU."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pretrain.checkpoint import load_model
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.checkpoint import load_model
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     step_dir, hf_dir = exported
     ours, _cfg, tok_dir = load_model(step_dir)

@@ -7,12 +7,12 @@ import pytest
 import torch
 import yaml
 
-from pretrain import checkpoint as ckpt
-from pretrain.errors import UserError
-from pretrain.hf import InteropError
-from pretrain.hf.export import export_checkpoint
-from pretrain.hf.import_ import import_hf
-from pretrain.hf.tokenizer import parse_proto
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.common.errors import UserError
+from weprompt.pretrain.hf import InteropError
+from weprompt.pretrain.hf.export import export_checkpoint
+from weprompt.pretrain.hf.import_ import import_hf
+from weprompt.pretrain.hf.tokenizer import parse_proto
 from weprompt.cli.main import main
 
 

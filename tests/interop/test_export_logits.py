@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from pretrain.hf.verify import hf_greedy, logits_pair
-from pretrain.model import WeLM
+from weprompt.pretrain.hf.verify import hf_greedy, logits_pair
+from weprompt.pretrain.model import WeLM
 
 ATOL = 1e-5
 
@@ -88,8 +88,8 @@ def test_greedy_generation_same_tokens(models):
 @pytest.fixture(scope="module")
 def untied_with_biases(task_tokenizer, tmp_path_factory):
     """A weights-only checkpoint with bias: true, untied embeddings, non-zero biases and rope_theta 500."""
-    from pretrain import checkpoint as ckpt
-    from pretrain.model import ModelConfig
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.model import ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -111,8 +111,8 @@ def untied_with_biases(task_tokenizer, tmp_path_factory):
 
 
 def test_bias_and_untied_variant(untied_with_biases, task_tokenizer, tmp_path):
-    from pretrain.hf.export import export_checkpoint
-    from pretrain.hf.verify import load_hf_model
+    from weprompt.pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.hf.verify import load_hf_model
 
     step = untied_with_biases
     export_checkpoint(step, tmp_path / "hf")
@@ -121,7 +121,7 @@ def test_bias_and_untied_variant(untied_with_biases, task_tokenizer, tmp_path):
     from safetensors.torch import load_file
 
     assert "embed_out.weight" in load_file(str(tmp_path / "hf" / "model.safetensors"))
-    from pretrain.checkpoint import load_model
+    from weprompt.pretrain.checkpoint import load_model
 
     ours, _, _ = load_model(step)
     hf = load_hf_model(tmp_path / "hf")

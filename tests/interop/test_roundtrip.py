@@ -6,9 +6,9 @@ import torch
 from safetensors.torch import load_file
 from testutil import tiny_finetune_config
 
-from pretrain import checkpoint as ckpt
-from pretrain.hf.export import export_checkpoint
-from pretrain.hf.import_ import import_hf
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.hf.export import export_checkpoint
+from weprompt.pretrain.hf.import_ import import_hf
 
 
 def test_round_trip_is_exact(exported, tmp_path):
@@ -40,7 +40,7 @@ def test_round_trip_is_exact(exported, tmp_path):
 
 
 def test_imported_checkpoint_loads_for_evaluation(exported, tmp_path):
-    from eval.modelio import load
+    from weprompt.eval.modelio import load
 
     _step_dir, hf_dir = exported
     import_hf(hf_dir, tmp_path / "imported")

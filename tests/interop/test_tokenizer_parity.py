@@ -15,8 +15,8 @@ import random
 import pytest
 from testutil import SHARED_CORPUS, requires_corpus, requires_data
 
-from pretrain.hf import InteropError
-from pretrain.hf.tokenizer import PROBES, parity_mismatches, parse_proto, tokenizer_files
+from weprompt.pretrain.hf import InteropError
+from weprompt.pretrain.hf.tokenizer import PROBES, parity_mismatches, parse_proto, tokenizer_files
 
 
 def _hf_tokenizer(tok, tmp_path):
@@ -73,7 +73,7 @@ TEMPLATES_PER_TASK = 3
 
 @requires_data
 def test_bank_prompts_every_task(models):
-    from eval.examples import example_key, render_seed
+    from weprompt.eval.examples import example_key, render_seed
     from weprompt.bank import load_bank
     from weprompt.data import iter_rows
     from weprompt.templates import TARGET_SEP, render
@@ -111,7 +111,7 @@ def test_corpus_sample(models):
 
 def test_unigram_tokenizer(tmp_path, synth_data):
     """The other SentencePiece model type: Unigram (reserved pieces must never win the lattice)."""
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
 
     texts = [r["text"] for r in load_split("chnsenticorp", "train").select(range(1500))]

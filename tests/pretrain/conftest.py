@@ -65,7 +65,7 @@ def synth_texts() -> list[str]:
 @pytest.fixture(scope="session")
 def small_tokenizer(tmp_path_factory, synth_texts):
     """A 3,000-piece tokenizer trained on `synth_texts`."""
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     out = tmp_path_factory.mktemp("tok")
     return train_tokenizer(synth_texts, out, vocab_size=3000, seed=0, character_coverage=0.995)
@@ -74,7 +74,7 @@ def small_tokenizer(tmp_path_factory, synth_texts):
 @pytest.fixture(scope="session")
 def corpus_tokenizer(tmp_path_factory, mixed_texts):
     """The same tokenizer trained on the real `mixed_texts`, for checks of how it encodes real text."""
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     out = tmp_path_factory.mktemp("corpus_tok")
     return train_tokenizer(mixed_texts, out, vocab_size=3000, seed=0, character_coverage=0.995)

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-import pretrain.atomic as atomic
-from pretrain.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+import weprompt.common.atomic as atomic
+from weprompt.common.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 import torch
 from tinyrun import make_data, pretrain_cmd, run_cli
 
-from pretrain import checkpoint as ckpt
+from weprompt.pretrain import checkpoint as ckpt
 
 # 12 steps, a checkpoint every 4 (steps 4, 8 and the final 12), only the newest kept: the save of step 8
 # publishes step 8 and then prunes step 4. Dropout, so the RNG state has to resume too.

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from tinyrun import files_and_mtimes, make_data, pretrain_args, trained_step
 
-from pretrain import checkpoint as ckpt
-from pretrain.checkpoint import CheckpointError
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.checkpoint import CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def trained(data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def imported(trained, tmp_path_factory) -> Path:
     """The same weights through `weprompt export` and `weprompt import-hf`: the imported run directory."""
-    from pretrain.hf.export import export_checkpoint
-    from pretrain.hf.import_ import import_hf
+    from weprompt.pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.hf.import_ import import_hf
 
     root = tmp_path_factory.mktemp("verify_import")
     export_checkpoint(trained, root / "hf", verify=False)
@@ -48,26 +48,26 @@ def imported(trained, tmp_path_factory) -> Path:
 
 
 def _finetune(run: Path, data: Path, out: Path) -> None:
-    from pretrain.engine.config import TrainerConfig
+    from weprompt.pretrain.engine.config import TrainerConfig
     from weprompt.finetune import FinetuneConfig, run_finetune
 
     run_finetune(FinetuneConfig(base=str(run), train=TrainerConfig(run_dir=str(out))))
 
 
 def _eval(run: Path, data: Path, out: Path) -> None:
-    from eval import modelio
+    from weprompt.eval import modelio
 
     modelio.load(run)
 
 
 def _export(run: Path, data: Path, out: Path) -> None:
-    from pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.hf.export import export_checkpoint
 
     export_checkpoint(run, out, verify=False)
 
 
 def _pretrain(data: Path, run: Path, *sets: str) -> None:
-    from pretrain.engine.pretrain import load_pretrain_config, run_pretrain
+    from weprompt.pretrain.engine.pretrain import load_pretrain_config, run_pretrain
 
     args = pretrain_args(data, run, "train.checkpoint.every=0", "train.spike.enabled=false", *sets)
     overrides = [args[i + 1] for i, a in enumerate(args) if a == "--set"] + [f"train.run_dir={run}"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from tinyrun import TINY
 
-from pretrain.config import ConfigError, load_config
-from pretrain.engine.pretrain import load_pretrain_config
+from weprompt.common.config import ConfigError, load_config
+from weprompt.pretrain.engine.pretrain import load_pretrain_config
 from weprompt.finetune import FinetuneConfig
 
 # override -> what the error must say after "override '<override>': "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pretrain.corpus.balance import doc_uniform, fit_weights, normalized_targets, repeats_for
-from pretrain.corpus.config import BalanceConfig, CorpusConfigError
+from weprompt.pretrain.corpus.balance import doc_uniform, fit_weights, normalized_targets, repeats_for
+from weprompt.pretrain.corpus.config import BalanceConfig, CorpusConfigError
 
 # Token counts shaped like the cleaned shared corpus: books dominate, English mostly in news.
 TOKENS = {

@@ -12,8 +12,8 @@ import shutil
 import pytest
 from datatrove.data import Document
 
-from pretrain.corpus.decontam import DecontamFilter, build_index, iter_strings
-from pretrain.corpus.text import units
+from weprompt.pretrain.corpus.decontam import DecontamFilter, build_index, iter_strings
+from weprompt.pretrain.corpus.text import units
 
 
 @pytest.fixture(scope="module")

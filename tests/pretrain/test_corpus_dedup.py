@@ -8,7 +8,7 @@ import json
 import numpy as np
 from datatrove.data import Document
 
-from pretrain.corpus.dedup import (
+from weprompt.pretrain.corpus.dedup import (
     DedupFilter,
     DedupFinder,
     DedupSignatures,
@@ -17,8 +17,8 @@ from pretrain.corpus.dedup import (
     md5_key,
     near_pairs,
 )
-from pretrain.corpus.neardup_eval import build_eval_set, evaluate
-from pretrain.corpus.text import hamming, simhash
+from weprompt.pretrain.corpus.neardup_eval import build_eval_set, evaluate
+from weprompt.pretrain.corpus.text import hamming, simhash
 
 
 def test_md5_ignores_blanks_and_punctuation():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datatrove.data import Document
 
-from pretrain.corpus.langid import LanguageFilter, is_han_script, sample_text
+from weprompt.pretrain.corpus.langid import LanguageFilter, is_han_script, sample_text
 
 
 def _doc(text: str, source: str = "books") -> Document:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
-from pretrain.corpus import quality
-from pretrain.corpus.config import QualityConfig
-from pretrain.corpus.labelled import CORRUPTIONS, Example, build_labelled_set, corrupt, split_heldout
-from pretrain.corpus.quality import (
+from weprompt.pretrain.corpus import quality
+from weprompt.pretrain.corpus.config import QualityConfig
+from weprompt.pretrain.corpus.labelled import CORRUPTIONS, Example, build_labelled_set, corrupt, split_heldout
+from weprompt.pretrain.corpus.quality import (
     MIN_DISTINCT_PER_CLASS,
     MODEL_FILE,
     QualityError,

@@ -8,9 +8,9 @@ import json
 import pytest
 import synthdata
 
-from pretrain.corpus.balance import normalized_targets
-from pretrain.corpus.config import BalanceConfig, CorpusConfigError
-from pretrain.corpus.reader import CorpusInputError, CorpusReader, list_sources
+from weprompt.pretrain.corpus.balance import normalized_targets
+from weprompt.pretrain.corpus.config import BalanceConfig, CorpusConfigError
+from weprompt.pretrain.corpus.reader import CorpusInputError, CorpusReader, list_sources
 
 
 def _run(reader, world_size=1):

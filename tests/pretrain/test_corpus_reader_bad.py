@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from pretrain.corpus.reader import CorpusInputError, CorpusReader, check_corpus_files
+from weprompt.pretrain.corpus.reader import CorpusInputError, CorpusReader, check_corpus_files
 from weprompt.cli.main import main
 
 DOCS = [
@@ -147,7 +147,7 @@ def test_corpus_build_prints_one_line(tmp_path, capfd, case):
     ids=["truncated", "bad-json"],
 )
 def test_decontam_index_names_a_bad_task_file(tmp_path, name, data, message):
-    from pretrain.corpus.decontam import build_index
+    from weprompt.pretrain.corpus.decontam import build_index
 
     (tmp_path / "data" / "cmrc2018").mkdir(parents=True)
     (tmp_path / "data" / "cmrc2018" / name).write_bytes(data)

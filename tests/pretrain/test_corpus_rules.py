@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from datatrove.data import Document
 
-from pretrain.corpus.config import RulesConfig
-from pretrain.corpus.rules import (
+from weprompt.pretrain.corpus.config import RulesConfig
+from weprompt.pretrain.corpus.rules import (
     BoilerplateFilter,
     CjkRatioFilter,
     CodeFilter,

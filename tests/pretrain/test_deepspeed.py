@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pretrain import checkpoint as ckpt
-from pretrain.engine.synthetic import write_text_shards
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.engine.synthetic import write_text_shards
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from pretrain import checkpoint as ckpt
-from pretrain.config import ConfigError, from_dict
-from pretrain.data_source import ShardBatchSource, TokenStream, validation_batches
-from pretrain.engine.backend import TorchBackend
-from pretrain.engine.config import LossScaleConfig, OptimConfig, TrainerConfig
-from pretrain.engine.distributed import DistEnv
-from pretrain.engine.optim import lr_at, param_groups
-from pretrain.engine.precision import DynamicLossScaler
-from pretrain.engine.pretrain import load_pretrain_config
-from pretrain.engine.synthetic import write_markov_shards
-from pretrain.engine.trainer import Trainer
-from pretrain.model import ModelConfig, WeLM
-from pretrain.shards import TokenShards
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.common.config import ConfigError, from_dict
+from weprompt.pretrain.data_source import ShardBatchSource, TokenStream, validation_batches
+from weprompt.pretrain.engine.backend import TorchBackend
+from weprompt.pretrain.engine.config import LossScaleConfig, OptimConfig, TrainerConfig
+from weprompt.pretrain.engine.distributed import DistEnv
+from weprompt.pretrain.engine.optim import lr_at, param_groups
+from weprompt.pretrain.engine.precision import DynamicLossScaler
+from weprompt.pretrain.engine.pretrain import load_pretrain_config
+from weprompt.pretrain.engine.synthetic import write_markov_shards
+from weprompt.pretrain.engine.trainer import Trainer
+from weprompt.pretrain.model import ModelConfig, WeLM
+from weprompt.pretrain.shards import TokenShards
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tiny_20steps.json"
 REPO = Path(__file__).resolve().parents[2]
@@ -303,10 +303,10 @@ def test_shipped_configs_load():
 
 
 def test_shards_of_another_tokenizer_are_refused(markov, small_tokenizer, tmp_path):
-    from pretrain.data_source import DataError
-    from pretrain.engine.pretrain import run_pretrain
-    from pretrain.engine.synthetic import write_text_shards
-    from pretrain.shards import ShardError
+    from weprompt.pretrain.data_source import DataError
+    from weprompt.pretrain.engine.pretrain import run_pretrain
+    from weprompt.pretrain.engine.synthetic import write_text_shards
+    from weprompt.pretrain.shards import ShardError
 
     tok_dir = tmp_path / "tok"
     small_tokenizer.save(tok_dir)
@@ -339,7 +339,7 @@ def test_tokenizer_snapshot_survives_a_rebuilt_source(markov, small_tokenizer, s
     """A corpus rebuilt mid-run replaces the source tokenizer; checkpoints keep the one the run started with."""
     import shutil
 
-    from pretrain.tokenizer import Tokenizer, train_tokenizer
+    from weprompt.pretrain.tokenizer import Tokenizer, train_tokenizer
 
     tok_dir = tmp_path / "tok"
     small_tokenizer.save(tok_dir)

@@ -8,9 +8,9 @@ import logging
 import pytest
 import torch
 
-from pretrain.config import ConfigError
-from pretrain.engine import metrics
-from pretrain.engine.config import LoggingConfig, TrainerConfig
+from weprompt.common.config import ConfigError
+from weprompt.pretrain.engine import metrics
+from weprompt.pretrain.engine.config import LoggingConfig, TrainerConfig
 
 CPU = torch.device("cpu")
 

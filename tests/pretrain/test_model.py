@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pretrain.config import ConfigError
-from pretrain.model import PRESETS, ModelConfig, WeLM, preset
+from weprompt.common.config import ConfigError
+from weprompt.pretrain.model import PRESETS, ModelConfig, WeLM, preset
 
 V = 97
 

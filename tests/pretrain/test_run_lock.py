@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from tinyrun import cli_env, files_and_mtimes, make_data, pretrain_args, pretrain_cmd, run_cli, trained_step
 
-from pretrain import checkpoint as ckpt
-from pretrain.engine.runlock import LOCK_FILE, RunDirBusy, RunLock
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.engine.runlock import LOCK_FILE, RunDirBusy, RunLock
 
 LONG = ("train.total_steps=100000", "train.checkpoint.every=5", "train.spike.enabled=false",
         "train.logging.every=1")  # fmt: skip
@@ -45,7 +45,7 @@ def start_holder(data: Path, run: Path) -> subprocess.Popen:
 
 
 def test_second_writer_fails_at_once_and_the_lock_dies_with_the_holder(data, tmp_path):
-    from pretrain.engine.config import TrainerConfig
+    from weprompt.pretrain.engine.config import TrainerConfig
     from weprompt.finetune import FinetuneConfig, run_finetune
 
     base = trained_step(data, tmp_path / "base")

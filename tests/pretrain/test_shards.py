@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pretrain.shards import INDEX_FILE, META_FILE, ShardError, ShardWriter, TokenShards, token_dtype
+from weprompt.pretrain.shards import INDEX_FILE, META_FILE, ShardError, ShardWriter, TokenShards, token_dtype
 
 
 def _write(tmp_path, docs, vocab_size=8000, shard_tokens=1 << 20):

@@ -9,16 +9,16 @@ import math
 
 import pytest
 
-from pretrain import checkpoint as ckpt
-from pretrain.config import from_dict
-from pretrain.data_source import ShardBatchSource, TokenStream
-from pretrain.engine.config import SpikeConfig, TrainerConfig
-from pretrain.engine.optim import lr_at
-from pretrain.engine.spike import EVENTS_FILE, SpikeDetector, choose_rollback, rollback_anchor
-from pretrain.engine.synthetic import write_markov_shards
-from pretrain.engine.trainer import Trainer
-from pretrain.model import ModelConfig
-from pretrain.shards import TokenShards
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.common.config import from_dict
+from weprompt.pretrain.data_source import ShardBatchSource, TokenStream
+from weprompt.pretrain.engine.config import SpikeConfig, TrainerConfig
+from weprompt.pretrain.engine.optim import lr_at
+from weprompt.pretrain.engine.spike import EVENTS_FILE, SpikeDetector, choose_rollback, rollback_anchor
+from weprompt.pretrain.engine.synthetic import write_markov_shards
+from weprompt.pretrain.engine.trainer import Trainer
+from weprompt.pretrain.model import ModelConfig
+from weprompt.pretrain.shards import TokenShards
 
 MODEL = ModelConfig(vocab_size=256, n_layer=2, n_head=4, d_model=64, context_length=64)
 

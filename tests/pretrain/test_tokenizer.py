@@ -6,7 +6,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pretrain.tokenizer import (
+from weprompt.pretrain.tokenizer import (
     BOS_ID,
     EOS_ID,
     MODEL_FILE,

@@ -27,8 +27,8 @@ def synthetic_texts(n: int = 300, seed: int = 0) -> list[str]:
 
 def make_data(root: Path) -> Path:
     """root/tokenizer (512 pieces) and root/shards made with it."""
-    from pretrain.engine.synthetic import write_text_shards
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.engine.synthetic import write_text_shards
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     texts = synthetic_texts()
     tok = train_tokenizer(
@@ -73,7 +73,7 @@ def run_cli(
 
 def trained_step(data: Path, run: Path, steps: int = 2) -> Path:
     """A finished tiny run (in this process); its newest checkpoint directory."""
-    from pretrain import checkpoint as ckpt
+    from weprompt.pretrain import checkpoint as ckpt
     from weprompt.cli.main import main
 
     sets = (f"train.total_steps={steps}", "train.checkpoint.every=0", "train.spike.enabled=false")

@@ -6,7 +6,7 @@ from weprompt.cli.main import build_parser, main
 
 
 def test_annotate_is_a_verb_with_its_options(bank, tmp_path):
-    from annotation_ui.cli import annotate_env, streamlit_command
+    from weprompt.annotation_ui.cli import annotate_env, streamlit_command
 
     args = build_parser().parse_args(
         [

@@ -5,7 +5,7 @@ import json
 import pytest
 from testutil import tiny_finetune_config
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 from weprompt.finetune import run_finetune
 
 pytestmark = pytest.mark.usefixtures("synth_data")
@@ -35,7 +35,7 @@ def test_strong_and_weak_finetune_end_to_end(tiny_base, tmp_path):
 def test_tokenizer_mismatch_is_refused(tiny_base, tmp_path):
     base, bank = tiny_base
     other = tmp_path / "other_tok"
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
 
     texts = [r["text"] for r in load_split("chnsenticorp", "train").select(range(2000))]
@@ -58,7 +58,7 @@ def test_warmup_mixes_pretraining_text_into_training_only(tiny_base, task_tokeni
     """The paper's warm-up: early batches carry pretraining text; validation batches never do."""
     from dataclasses import replace
 
-    from pretrain.engine.synthetic import write_text_shards
+    from weprompt.pretrain.engine.synthetic import write_text_shards
     from weprompt.data import load_split
     from weprompt.finetune_data import BatchConfig, WarmupMixConfig
 

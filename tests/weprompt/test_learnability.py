@@ -16,7 +16,7 @@ import random
 
 from testutil import tiny_finetune_config
 
-from eval.runner import evaluate
+from weprompt.eval.runner import evaluate
 from weprompt.finetune import PackingOptions, run_finetune
 
 FILLER = ["房间", "酒店", "电脑", "屏幕", "价格", "服务", "早餐", "位置", "键盘", "外观", "这本书", "快递"]

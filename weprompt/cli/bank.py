@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     count_tokens = None
     if args.tokenizer:
-        from pretrain.tokenizer import Tokenizer
+        from weprompt.pretrain.tokenizer import Tokenizer
 
         tok = Tokenizer.load(args.tokenizer)
         count_tokens = lambda text: len(tok.encode(text))  # noqa: E731

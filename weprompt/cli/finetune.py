@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from pretrain.config import load_config
+    from weprompt.common.config import load_config
     from weprompt.finetune import FinetuneConfig, run_finetune
 
     overrides = list(args.set)

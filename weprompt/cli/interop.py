@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.hf.export import export_checkpoint
 
     r = export_checkpoint(args.checkpoint, args.out, force=args.force, verify=not args.no_verify)
     print(f"exported {r.step_dir} -> {r.out}")
@@ -72,7 +72,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from pretrain.hf.import_ import import_hf
+    from weprompt.pretrain.hf.import_ import import_hf
 
     r = import_hf(args.hf_dir, args.out, force=args.force)
     c = r.config
@@ -89,7 +89,7 @@ def _rendered_examples(
     template, rows: list[dict], split: str, seed: int
 ) -> tuple[list[dict], dict[str, str]]:
     """The rows the template renders into scorable items, and `{example key: why}` for the rows left out."""
-    from eval.examples import example_key, render_seed
+    from weprompt.eval.examples import example_key, render_seed
     from weprompt.templates import TemplateError, render
 
     out, dropped = [], {}
@@ -124,9 +124,9 @@ def _report_dropped(what: str, dropped: dict[str, str]) -> None:
 
 
 def cmd_lmeval_task(args: argparse.Namespace) -> int:
-    from eval.examples import usable_templates
-    from pretrain.errors import UserError
-    from pretrain.hf.lmeval import task_name, write_task
+    from weprompt.eval.examples import usable_templates
+    from weprompt.common.errors import UserError
+    from weprompt.pretrain.hf.lmeval import task_name, write_task
     from weprompt.bank import load_bank
     from weprompt.data import iter_rows
 

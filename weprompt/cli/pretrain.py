@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import yaml
 
-    from pretrain.config import to_dict
-    from pretrain.engine.pretrain import load_pretrain_config, run_pretrain
+    from weprompt.common.config import to_dict
+    from weprompt.pretrain.engine.pretrain import load_pretrain_config, run_pretrain
 
     overrides = list(args.overrides)
     if args.run_dir:  # quoted: a run dir named 2024 or true stays a string
