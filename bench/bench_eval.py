@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
+from weprompt.bank import bank_catalog, load_task_templates
+from weprompt.data import load_split
 from weprompt.eval.examples import PromptBuilder, example_key, usable_templates
 from weprompt.eval.modelio import LoadedModel, load, wrap
 from weprompt.eval.scoring import score_choices, score_full
-from weprompt.bank import bank_catalog, load_task_templates
-from weprompt.data import load_split
 from weprompt.templates import Template, TemplateMetadata
 
 FALLBACK = {
@@ -46,9 +46,9 @@ FALLBACK = {
 
 
 def random_base(tmp: Path, catalog) -> LoadedModel:
+    from weprompt.leakage import example_text
     from weprompt.pretrain.model import WeLM, preset
     from weprompt.pretrain.tokenizer import train_tokenizer
-    from weprompt.leakage import example_text
 
     texts = []
     for task in ("ocnli", "chid", "c3", "tnews", "cmrc2018"):

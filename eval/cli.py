@@ -55,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from weprompt.bank import bank_catalog
+    from weprompt.common.errors import UserError
     from weprompt.eval import modelio, report
     from weprompt.eval.runner import EvalOptions, evaluate
-    from weprompt.common.errors import UserError
-    from weprompt.bank import bank_catalog
 
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")

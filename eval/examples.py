@@ -20,9 +20,9 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from weprompt.eval.fewshot import Prompt, assemble, demo_candidates, select_demos
-from weprompt.common.errors import UserError
 from weprompt.catalog import Task
+from weprompt.common.errors import UserError
+from weprompt.eval.fewshot import Prompt, assemble, demo_candidates, select_demos
 from weprompt.templates import Rendered, Template, render
 
 if TYPE_CHECKING:

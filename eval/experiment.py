@@ -30,11 +30,11 @@ from typing import Any
 
 import yaml
 
-from weprompt.eval.report import describe_changes, input_changes
+from weprompt.catalog import Catalog
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import from_dict, to_dict
 from weprompt.common.errors import UserError
-from weprompt.catalog import Catalog
+from weprompt.eval.report import describe_changes, input_changes
 from weprompt.finetune import FinetuneConfig
 
 log = logging.getLogger(__name__)
@@ -393,9 +393,9 @@ def _cell(task_result: dict, k: str, mode: str) -> dict:
 
 
 def run_experiment(cfg: ExperimentConfig) -> Path:
+    from weprompt.bank import bank_catalog
     from weprompt.eval.table6 import write_report
     from weprompt.pretrain import checkpoint as ckpt
-    from weprompt.bank import bank_catalog
 
     catalog = bank_catalog(cfg.bank_dir)
     validate(cfg, catalog)

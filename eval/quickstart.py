@@ -25,6 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
+from weprompt.common.errors import UserError
 from weprompt.eval.experiment import (
     checkpoint_identity,
     comparable_train_config,
@@ -34,7 +35,6 @@ from weprompt.eval.experiment import (
     stale_reasons,
 )
 from weprompt.eval.report import describe_changes, input_changes
-from weprompt.common.errors import UserError
 
 
 def _stage(title: str) -> float:

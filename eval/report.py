@@ -170,10 +170,10 @@ def bank_fingerprint(bank_dir: str | None, tasks: list[str]) -> str:
 def result_settings(model: dict, tasks: list[str], shots: list[str], options: dict) -> dict:
     """Everything results depend on: the model (`LoadedModel.describe()`), the tasks, the shot settings
     and the evaluation options (`asdict(EvalOptions)`), with the bank's and data's resolved places."""
-    from weprompt.eval.runner import SETTING_VERSION
-    from weprompt.eval.scoring import DEFAULT_RULE
     from weprompt.bank import resolve_bank_dir
     from weprompt.data import DataError, resolve_data_dir
+    from weprompt.eval.runner import SETTING_VERSION
+    from weprompt.eval.scoring import DEFAULT_RULE
 
     opts = {k: v for k, v in options.items() if k not in _UNKEYED_OPTIONS}
     try:

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from weprompt.common.errors import UserError
 from weprompt.eval import modelio
 from weprompt.eval.aggregate import score_prompt, summarize
 from weprompt.eval.cache import PredictionCache, PredictionFile, row_hash, stable_hash
@@ -32,7 +33,6 @@ from weprompt.eval.examples import (
 from weprompt.eval.fewshot import demo_split as choose_demo_split
 from weprompt.eval.generate import Generator, max_new_tokens_for
 from weprompt.eval.scoring import DEFAULT_RULE, RULES, PrefixCache, score_choices
-from weprompt.common.errors import UserError
 
 RESULTS_SCHEMA = "weprompt.eval.results/1"
 SETTING_VERSION = 1  # bump when a change alters predictions: old cache files are then not reused

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from weprompt.eval.bootstrap import paired_bootstrap
 from weprompt.common.atomic import atomic_write_text
+from weprompt.eval.bootstrap import paired_bootstrap
 
 MODES = {
     "welm_zero_shot": "WeLM zero-shot",

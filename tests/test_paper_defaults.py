@@ -7,9 +7,9 @@ import json
 import pytest
 from testutil import tiny_finetune_config
 
+from weprompt.finetune import FinetuneConfig, LeakageConfig
 from weprompt.pretrain.corpus.config import CorpusConfig, DecontamConfig, DedupConfig, QualityConfig
 from weprompt.pretrain.engine.config import OptimConfig, SpikeConfig
-from weprompt.finetune import FinetuneConfig, LeakageConfig
 from weprompt.sampler import SamplerConfig
 
 # -- where they are defined ---------------------------------------------------------------------------
@@ -76,8 +76,8 @@ def test_corpus_pipeline_builds_its_steps_from_the_defaults(tmp_path):
 
 def test_finetune_wires_cap_leakage_and_spike_rule(tiny_base, tmp_path, monkeypatch):
     """A real fine-tune with default sampler, leakage and spike settings: spy on what reaches each part."""
-    import weprompt.pretrain.engine.trainer as trainer_mod
     import weprompt.finetune as ft
+    import weprompt.pretrain.engine.trainer as trainer_mod
 
     seen: dict = {}
     real_pools, real_leak, real_detector = ft.build_pools, ft.leakage_report, trainer_mod.spk.SpikeDetector

@@ -38,8 +38,8 @@ requires_corpus = pytest.mark.skipif(SHARED_CORPUS is None, reason="../shared/co
 def tiny_finetune_config(base, bank, run_dir, *, test_tasks=("ocnli",), split="strong", steps=3, batch=2,
                          max_lr=1e-4, warmup=1, **kw):  # fmt: skip
     """A FinetuneConfig for the session's tiny base: small blocks, one validation batch, quiet logging."""
-    from weprompt.pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
     from weprompt.finetune import FinetuneConfig
+    from weprompt.pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
     from weprompt.sampler import SamplerConfig
 
     return FinetuneConfig(

@@ -14,9 +14,9 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from weprompt.catalog import Catalog, Task, load_catalog
 from weprompt.common.errors import UserError
 from weprompt.common.gzfile import open_maybe_gzip, read_to_end
-from weprompt.catalog import Catalog, Task, load_catalog
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_VAR = "WEPROMPT_DATA_DIR"

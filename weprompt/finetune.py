@@ -16,15 +16,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from weprompt.bank import load_bank
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import dump_config
-from weprompt.pretrain.engine.config import OptimConfig, TrainerConfig
 from weprompt.common.errors import UserError
-from weprompt.bank import load_bank
 from weprompt.data import load_split
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
 from weprompt.leakage import LeakageError, leakage_report
 from weprompt.packing import Packer, PackingConfig
+from weprompt.pretrain.engine.config import OptimConfig, TrainerConfig
 from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
 from weprompt.sampling_report import sampling_report, write_sampling_report
 from weprompt.splits import Split, build_split

@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from weprompt.common.errors import UserError
 from weprompt.catalog import Catalog
+from weprompt.common.errors import UserError
 from weprompt.data import load_split
 
 ID_FIELDS = {"id", "idx", "qid", "db_id", "dialogue_id"}

@@ -15,9 +15,9 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from weprompt.common.errors import UserError
 from weprompt.bank import no_templates_reason
 from weprompt.catalog import Catalog
+from weprompt.common.errors import UserError
 from weprompt.data import resolve_data_dir, split_file
 from weprompt.templates import TemplateCollection
 

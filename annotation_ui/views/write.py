@@ -14,7 +14,6 @@ from weprompt.annotation_ui.components.examples import split_selector
 from weprompt.annotation_ui.components.fields import field_palette
 from weprompt.annotation_ui.components.task_picker import task_card
 from weprompt.annotation_ui.settings import Settings
-from weprompt.common.errors import UserError
 from weprompt.bank_edit import (
     InvalidTemplateError,
     check_template,
@@ -25,6 +24,7 @@ from weprompt.bank_edit import (
     save_template,
 )
 from weprompt.catalog import Catalog, Task
+from weprompt.common.errors import UserError
 from weprompt.templates import TemplateCollection
 
 NEW = "__new__"

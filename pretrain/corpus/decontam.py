@@ -27,10 +27,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.common.gzfile import open_maybe_gzip
 from weprompt.pretrain.corpus.base import DocFilter
 from weprompt.pretrain.corpus.reader import CorpusInputError
 from weprompt.pretrain.corpus.text import ngram_hashes, units
-from weprompt.common.gzfile import open_maybe_gzip
 
 INDEX_META = "index.json"
 BITMAP_BITS = 28

@@ -31,10 +31,10 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.common.errors import UserError
 from weprompt.pretrain.corpus.base import DocFilter
 from weprompt.pretrain.corpus.config import QualityConfig
 from weprompt.pretrain.corpus.labelled import Example, build_labelled_set, split_heldout
-from weprompt.common.errors import UserError
 
 
 class QualityError(UserError):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 
-from weprompt.pretrain.corpus.base import CountedStep
 from weprompt.common.errors import UserError
 from weprompt.common.gzfile import BinaryReader, maybe_gunzip, open_maybe_gzip
+from weprompt.pretrain.corpus.base import CountedStep
 
 READ_CHUNK = 1 << 20
 # Bytes JSON text never holds unescaped (all ASCII controls but tab, LF, CR): binary data, not JSON Lines.

@@ -19,11 +19,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from weprompt.common.errors import UserError
 from weprompt.pretrain.engine.backend import MODEL_FILE, StepResult
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv
 from weprompt.pretrain.engine.optim import build_optimizer
-from weprompt.common.errors import UserError
 
 DS_TAG = "deepspeed"
 

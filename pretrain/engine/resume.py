@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from weprompt.common.errors import UserError
 from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.state import TrainerState
-from weprompt.common.errors import UserError
 from weprompt.pretrain.model import ModelConfig
 
 # A resume may not change these (dropout may change).

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 import torch.nn as nn
 
-from weprompt.pretrain import checkpoint as ckpt
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import dump_config, to_dict
+from weprompt.common.errors import UserError
+from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.engine import spike as spk
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv, setup
@@ -47,7 +48,6 @@ from weprompt.pretrain.engine.state import (
     seed_everything,
     set_rng_state,
 )
-from weprompt.common.errors import UserError
 from weprompt.pretrain.model import ModelConfig, WeLM
 
 if TYPE_CHECKING:

@@ -21,10 +21,18 @@ from pathlib import Path
 
 import torch
 
-from weprompt.pretrain import checkpoint as ckpt
 from weprompt.common.atomic import atomic_write_bytes, atomic_write_text
 from weprompt.common.config import to_dict
-from weprompt.pretrain.hf import FORMAT, FORMAT_VERSION, META_FILE, SP_MODEL_FILE, InteropError, mapping, provenance
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.hf import (
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    SP_MODEL_FILE,
+    InteropError,
+    mapping,
+    provenance,
+)
 from weprompt.pretrain.hf.card import render_card
 from weprompt.pretrain.hf.outdir import fsync_file, staged_dir
 from weprompt.pretrain.hf.tokenizer import PROBES, parity_mismatches, parse_proto, tokenizer_files

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from weprompt.pretrain import checkpoint as ckpt
 from weprompt.common.atomic import atomic_write_text
+from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.hf import FORMAT, FORMAT_VERSION, META_FILE, SP_MODEL_FILE, InteropError, mapping
 from weprompt.pretrain.hf.outdir import fsync_file, staged_dir
 from weprompt.pretrain.hf.tokenizer import PROBES, TOKENIZER_JSON, parity_mismatches

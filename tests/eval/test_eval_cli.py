@@ -8,9 +8,9 @@ import pytest
 import torch
 from evalbank import CMRC, OCNLI, write_checkpoint
 
+from weprompt.cli.main import main
 from weprompt.eval import modelio
 from weprompt.pretrain.model import ModelConfig, WeLM
-from weprompt.cli.main import main
 
 
 def test_cli_writes_json_and_markdown(checkpoint, make_bank, tmp_path, capsys, synth_data):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from evalbank import OCNLI
 
-from weprompt.eval.examples import PromptBuilder, content_free, pick_negatives, references
-from weprompt.eval.fewshot import assemble, demo_candidates, demo_split
 from weprompt.catalog import load_catalog
 from weprompt.data import load_split
+from weprompt.eval.examples import PromptBuilder, content_free, pick_negatives, references
+from weprompt.eval.fewshot import assemble, demo_candidates, demo_split
 from weprompt.templates import SHOT_SEP, TARGET_SEP
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from evalbank import OCNLI
 
+from weprompt.cli.main import main
 from weprompt.eval import report
 from weprompt.eval.runner import EvalOptions
-from weprompt.cli.main import main
 
 MODEL = {"hash": "ab" * 32, "tokenizer_fingerprint": "cd" * 32, "path": "runs/base/checkpoints/step_1"}
 

@@ -10,12 +10,12 @@ import pytest
 import yaml
 from evalbank import CHID, CMRC, OCNLI, TNEWS, template
 
+from weprompt.catalog import DEFAULT_CATALOG, load_catalog
+from weprompt.common.errors import UserError
 from weprompt.eval.aggregate import score_prompt
 from weprompt.eval.cache import read_predictions
 from weprompt.eval.examples import EvalInputError
 from weprompt.eval.runner import evaluate
-from weprompt.common.errors import UserError
-from weprompt.catalog import DEFAULT_CATALOG, load_catalog
 
 
 class CountCalls:

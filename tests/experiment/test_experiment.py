@@ -5,11 +5,11 @@ import json
 import pytest
 import yaml
 
+from weprompt.catalog import load_catalog
+from weprompt.common.errors import UserError
 from weprompt.eval.bootstrap import paired_bootstrap
 from weprompt.eval.experiment import ExperimentConfig, ExperimentEval, plan_units, run_experiment, validate
 from weprompt.eval.table6 import findings, load_paper
-from weprompt.common.errors import UserError
-from weprompt.catalog import load_catalog
 
 pytestmark = pytest.mark.usefixtures("synth_data")  # the tiny base trains and evaluates on synthetic rows
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 import weprompt.eval.quickstart as qs
+from weprompt.common.errors import UserError
 from weprompt.eval.experiment import ExperimentConfig, Unit, _evaluate, train_unit
 from weprompt.pretrain import checkpoint as ckpt
-from weprompt.common.errors import UserError
 from weprompt.pretrain.shards import ShardWriter
 from weprompt.pretrain.tokenizer import train_tokenizer
 

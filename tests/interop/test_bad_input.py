@@ -7,13 +7,13 @@ import pytest
 import torch
 import yaml
 
-from weprompt.pretrain import checkpoint as ckpt
+from weprompt.cli.main import main
 from weprompt.common.errors import UserError
+from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.hf import InteropError
 from weprompt.pretrain.hf.export import export_checkpoint
 from weprompt.pretrain.hf.import_ import import_hf
 from weprompt.pretrain.hf.tokenizer import parse_proto
-from weprompt.cli.main import main
 
 
 def _no_leftovers(parent):

@@ -28,9 +28,9 @@ def _our_request_ids(tok, context: str, continuation: str) -> tuple[list[int], l
 def test_harness_loglikelihoods_equal_ours(exported, models, tiny_base, tmp_path, capsys):
     import torch
 
+    from weprompt.cli.main import main
     from weprompt.eval.scoring import score_full
     from weprompt.pretrain.hf.lmeval import run_harness
-    from weprompt.cli.main import main
 
     _step, hf_dir = exported
     ours, _hf, tok, _hf_tok = models

@@ -73,9 +73,9 @@ TEMPLATES_PER_TASK = 3
 
 @requires_data
 def test_bank_prompts_every_task(models):
-    from weprompt.eval.examples import example_key, render_seed
     from weprompt.bank import load_bank
     from weprompt.data import iter_rows
+    from weprompt.eval.examples import example_key, render_seed
     from weprompt.templates import TARGET_SEP, render
 
     _ours_model, _hf_model, ours, hf = models
@@ -111,8 +111,8 @@ def test_corpus_sample(models):
 
 def test_unigram_tokenizer(tmp_path, synth_data):
     """The other SentencePiece model type: Unigram (reserved pieces must never win the lattice)."""
-    from weprompt.pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     texts = [r["text"] for r in load_split("chnsenticorp", "train").select(range(1500))]
     ours = train_tokenizer(

@@ -48,8 +48,8 @@ def imported(trained, tmp_path_factory) -> Path:
 
 
 def _finetune(run: Path, data: Path, out: Path) -> None:
-    from weprompt.pretrain.engine.config import TrainerConfig
     from weprompt.finetune import FinetuneConfig, run_finetune
+    from weprompt.pretrain.engine.config import TrainerConfig
 
     run_finetune(FinetuneConfig(base=str(run), train=TrainerConfig(run_dir=str(out))))
 

@@ -7,8 +7,8 @@ import pytest
 from tinyrun import TINY
 
 from weprompt.common.config import ConfigError, load_config
-from weprompt.pretrain.engine.pretrain import load_pretrain_config
 from weprompt.finetune import FinetuneConfig
+from weprompt.pretrain.engine.pretrain import load_pretrain_config
 
 # override -> what the error must say after "override '<override>': "
 BAD_VALUES = {

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from weprompt.cli.main import main
 from weprompt.pretrain.shards import TokenShards
 from weprompt.pretrain.tokenizer import Tokenizer
-from weprompt.cli.main import main
 
 SLICE = {
     "books/chinese_poetry_classical": 60,

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from weprompt.pretrain.corpus.reader import CorpusInputError, CorpusReader, check_corpus_files
 from weprompt.cli.main import main
+from weprompt.pretrain.corpus.reader import CorpusInputError, CorpusReader, check_corpus_files
 
 DOCS = [
     {"text": f"第{i}篇：今天天气很好，我们去公园散步，看见湖边的柳树发了新芽。", "lang": "zh"}

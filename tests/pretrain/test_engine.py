@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from weprompt.pretrain import checkpoint as ckpt
 from weprompt.common.config import ConfigError, from_dict
+from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.data_source import ShardBatchSource, TokenStream, validation_batches
 from weprompt.pretrain.engine.backend import TorchBackend
 from weprompt.pretrain.engine.config import LossScaleConfig, OptimConfig, TrainerConfig

@@ -45,8 +45,8 @@ def start_holder(data: Path, run: Path) -> subprocess.Popen:
 
 
 def test_second_writer_fails_at_once_and_the_lock_dies_with_the_holder(data, tmp_path):
-    from weprompt.pretrain.engine.config import TrainerConfig
     from weprompt.finetune import FinetuneConfig, run_finetune
+    from weprompt.pretrain.engine.config import TrainerConfig
 
     base = trained_step(data, tmp_path / "base")
     run = tmp_path / "run"

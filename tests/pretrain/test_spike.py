@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from weprompt.pretrain import checkpoint as ckpt
 from weprompt.common.config import from_dict
+from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.data_source import ShardBatchSource, TokenStream
 from weprompt.pretrain.engine.config import SpikeConfig, TrainerConfig
 from weprompt.pretrain.engine.optim import lr_at

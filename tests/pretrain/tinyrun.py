@@ -73,8 +73,8 @@ def run_cli(
 
 def trained_step(data: Path, run: Path, steps: int = 2) -> Path:
     """A finished tiny run (in this process); its newest checkpoint directory."""
-    from weprompt.pretrain import checkpoint as ckpt
     from weprompt.cli.main import main
+    from weprompt.pretrain import checkpoint as ckpt
 
     sets = (f"train.total_steps={steps}", "train.checkpoint.every=0", "train.spike.enabled=false")
     assert main(pretrain_args(data, run, *sets)) == 0

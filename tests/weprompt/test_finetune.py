@@ -35,8 +35,8 @@ def test_strong_and_weak_finetune_end_to_end(tiny_base, tmp_path):
 def test_tokenizer_mismatch_is_refused(tiny_base, tmp_path):
     base, bank = tiny_base
     other = tmp_path / "other_tok"
-    from weprompt.pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     texts = [r["text"] for r in load_split("chnsenticorp", "train").select(range(2000))]
     train_tokenizer(texts, other, vocab_size=5000, char_sets=("ascii",), character_coverage=0.999)
@@ -58,9 +58,9 @@ def test_warmup_mixes_pretraining_text_into_training_only(tiny_base, task_tokeni
     """The paper's warm-up: early batches carry pretraining text; validation batches never do."""
     from dataclasses import replace
 
-    from weprompt.pretrain.engine.synthetic import write_text_shards
     from weprompt.data import load_split
     from weprompt.finetune_data import BatchConfig, WarmupMixConfig
+    from weprompt.pretrain.engine.synthetic import write_text_shards
 
     base, bank = tiny_base
     texts = [r["text"] for r in load_split("chnsenticorp", "train").select(range(300))]

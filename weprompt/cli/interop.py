@@ -124,11 +124,11 @@ def _report_dropped(what: str, dropped: dict[str, str]) -> None:
 
 
 def cmd_lmeval_task(args: argparse.Namespace) -> int:
-    from weprompt.eval.examples import usable_templates
-    from weprompt.common.errors import UserError
-    from weprompt.pretrain.hf.lmeval import task_name, write_task
     from weprompt.bank import load_bank
+    from weprompt.common.errors import UserError
     from weprompt.data import iter_rows
+    from weprompt.eval.examples import usable_templates
+    from weprompt.pretrain.hf.lmeval import task_name, write_task
 
     catalog, bank = load_bank(args.bank_dir, tasks=[args.task])
     task = catalog.task(args.task)
