@@ -73,6 +73,9 @@ FAMILIES = {
 # release: 1 for extractive reading comprehension (long passages), 2 for cloze tasks like CHID/CMRC2017.
 FEW_SHOT = {"cmrc2018": 1, "drcd": 1, "dureader_robust": 1, "cmrc2017": 2, "chid": 2, "pd": 2}
 FEW_SHOT.update({"lawbench_reading": 1, "aclue_poetry_context": 2, "aclue_couplet": 2})
+# vcsum_segment: a meeting-segment transcript is ~2,000 characters (prompts cut it at 1,500), so five
+# demonstrations cannot fit the 2,048-token context; one, like the long-passage reading tasks.
+FEW_SHOT["vcsum_segment"] = 1
 
 # Paper: TNEWS and IFLYTEK are scored against the gold label plus three random negatives.
 SAMPLED_CHOICES = {"tnews": 3, "iflytek": 3}
