@@ -159,7 +159,9 @@ TASK_ZH_NAMES = {
     "cped_emotion": {"neutral": "平静", "happy": "开心", "fear": "害怕"},
     "smp2020_ewect_usual": {"neutral": "无情绪"},
     "smp2020_ewect_virus": {"neutral": "无情绪"},
-    "fin_re": {"unknown": "未知"},  # FinRE: no relation of the 43 types (or not stated)
+    # FinRE: unknown = no relation of the 43 types (or not stated); 自己 = the two names denote the same
+    # company (上海建工 / 建工集团), which the bare word 自己 ("oneself") does not say as an answer.
+    "fin_re": {"unknown": "未知", "自己": "同一主体"},
     "toxicn": {"无毒": "无害", "有毒": "有害"},  # ToxiCN's own Chinese term is 有害言论
     # CHIP-CTC's official Chinese category names (CHIP 2019 task 3 guideline), shortened where long.
     "cmed_tc": {
