@@ -75,6 +75,16 @@ class SaveResult:
     created: bool  # True for a new template, False for an update
     count: int  # templates of the task after the save
     issues: list[Issue]  # warnings that did not block the save
+    changed: bool = True  # False: the template equals the file's version, nothing was written
+
+
+def same_content(a: Template, b: Template) -> bool:
+    """Equal but for the annotator stamps: saving one over the other would change nothing."""
+    x, y = copy.deepcopy(a), copy.deepcopy(b)
+    for t in (x, y):
+        t.name = t.name.strip()
+        t.metadata.extra = {k: v for k, v in t.metadata.extra.items() if k not in STAMP_KEYS}
+    return x == y
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +290,8 @@ def save_template(
                 f"prompt '{current.name}' was changed by {by} since you opened it; "
                 "reload it and apply your change again, or clone your version to save it as a new prompt"
             )
+        if current is not None and same_content(current, template):
+            return SaveResult(current, coll.path, False, len(coll.templates), [], changed=False)
         others = [t for t in coll.templates if t.id != template.id]
         issues = check_template(task, template, others, examples, data_fields, budget, count_tokens)
         if errors(issues):

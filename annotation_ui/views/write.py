@@ -84,6 +84,9 @@ def _on_save(task: Task, settings: Settings, examples: list[dict], fields: set[s
         return
     editor.load(task.name, result.template, fingerprint(result.template))
     st.session_state.pick = result.template.id
+    if not result.changed:
+        _flash("info", f"'{result.template.name}' is as in the file already: nothing written.")
+        return
     verb = "Added" if result.created else "Updated"
     _flash(
         "success",
@@ -165,7 +168,7 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
     if flash := st.session_state.pop("flash", None):
         getattr(st, flash[0])(flash[1])
 
-    examples, fields, data_error = state.check_examples(catalog, task, settings.data_dir)
+    examples, fields, example_names, data_error = state.check_examples(catalog, task, settings.data_dir)
     count_tokens, tok_error = state.token_counter(settings.tokenizer)
     if tok_error:
         st.warning(tok_error)
@@ -191,14 +194,14 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
         st.success(
             f"No problems on {len(examples)} real examples (the first {state.CHECK_PER_SPLIT} of every split)."
         )
-    preview.show_issues(issues, draft.jinja)
+    preview.show_issues(issues, draft.jinja, example_names)
     _save_bar(task, settings, issues, examples, fields, count_tokens, load_error, empty)
 
 
 def _preview(catalog, task, settings, draft, count_tokens, data_error) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
-        split = split_selector(task, "preview_split", "Preview on split")
+        split = split_selector(task, f"preview_split:{task.name}", "Preview on split")
     st.session_state.setdefault("preview_n", 3)  # state, not `value=`: the key is kept across views
     n = c2.number_input("Examples", 1, 10, key="preview_n")
     start = c3.number_input("From #", 0, key="preview_start")
@@ -229,6 +232,8 @@ def _save_bar(task, settings, issues, examples, fields, count_tokens, load_error
         why.append(f"{len(errors(issues))} error(s) above")
     if not st.session_state.get("annotator", "").strip():
         why.append("no annotator name")
+    if st.session_state.ed_base and not editor.is_dirty():
+        why = ["nothing changed since it was loaded"]
     label = "Save changes" if st.session_state.ed_base else "Save new prompt"
     st.button(
         label,
