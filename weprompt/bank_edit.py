@@ -291,7 +291,8 @@ def save_template(
                 "reload it and apply your change again, or clone your version to save it as a new prompt"
             )
         if current is not None and same_content(current, template):
-            return SaveResult(current, coll.path, False, len(coll.templates), [], changed=False)
+            path = coll.path or resolve_bank_dir(bank_dir) / "templates" / f"{task.name}.yaml"
+            return SaveResult(current, path, False, len(coll.templates), [], changed=False)
         others = [t for t in coll.templates if t.id != template.id]
         issues = check_template(task, template, others, examples, data_fields, budget, count_tokens)
         if errors(issues):
