@@ -1,8 +1,8 @@
 """The prompt editor: its widgets, the draft they hold, and loading a template into them.
 
 The draft lives in session state under ED_KEYS. Streamlit forgets a widget's state when a run does
-not draw it (another view is open), so `keep_draft()` re-asserts these keys at the top of every run,
-and drafts of other tasks are parked in `drafts` when the annotator switches task.
+not draw it (another view is open), so `keep_draft()` re-asserts these keys at the top of every run;
+`components/draft_keeper.py` also keeps it on the server, across prompt and task switches and reloads.
 """
 
 from __future__ import annotations
@@ -129,19 +129,6 @@ def draft() -> Template:
         ),
         reference=s.ed_ref,
     )
-
-
-def ensure_task(task: Task) -> None:
-    """Bind the editor to `task`: park the other task's draft, restore this one's or start fresh."""
-    current = st.session_state.get("ed_task")
-    if current == task.name:
-        return
-    drafts = st.session_state.setdefault("drafts", {})
-    if current:
-        drafts[current] = (draft(), st.session_state.ed_base, st.session_state.get("pick", "__new__"))
-    template, base, pick = drafts.pop(task.name, (fresh_template(task), None, "__new__"))
-    load(task.name, template, base)
-    st.session_state.pick = pick
 
 
 def insert(text: str) -> None:

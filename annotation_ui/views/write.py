@@ -9,10 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 from annotation_ui import state
-from annotation_ui.components import editor, preview
+from annotation_ui.components import draft_keeper, editor, preview
 from annotation_ui.components.examples import split_selector
 from annotation_ui.components.fields import field_palette
 from annotation_ui.components.task_picker import task_card
+from annotation_ui.drafts import Draft, DraftStore
 from annotation_ui.settings import Settings
 from pretrain.errors import UserError
 from weprompt.bank_edit import (
@@ -27,7 +28,7 @@ from weprompt.bank_edit import (
 from weprompt.catalog import Catalog, Task
 from weprompt.templates import TemplateCollection
 
-NEW = "__new__"
+NEW = draft_keeper.NEW
 
 
 def _flash(kind: str, text: str) -> None:
@@ -36,21 +37,27 @@ def _flash(kind: str, text: str) -> None:
 
 def _on_pick(task: Task, bank_dir: str) -> None:
     st.session_state.pop("confirm_delete", None)
+    st.session_state.pop("confirm_discard", None)
     pick = st.session_state.pick
     coll, error = state.collection(task.name, bank_dir)  # as on disk now, not as last drawn
-    t = next((t for t in coll.templates if t.id == pick), None) if coll else None
-    if t is None:
-        editor.load(task.name, editor.fresh_template(task), None)
-        st.session_state.pick = NEW
-        if pick != NEW:
-            _flash("error", error or "That prompt is gone from the file (deleted by someone else?).")
-        return
-    editor.load(task.name, t, fingerprint(t))
+    if not draft_keeper.open_prompt(task, coll, draft_keeper.store(bank_dir), pick):
+        _flash("error", error or "That prompt is gone from the file (deleted by someone else?).")
 
 
 def _on_reload(task: Task, bank_dir: str) -> None:
-    """Discard the draft and load the prompt as it is on disk now (after a conflict, say)."""
-    st.session_state.pick = st.session_state.ed_id
+    """Discard the draft and load the prompt as it is on disk now (after a conflict, say); with
+    unsaved changes, only after a confirmation."""
+    if editor.is_dirty() and not st.session_state.pop("confirm_discard", None):
+        st.session_state.confirm_discard = st.session_state.ed_id
+        return
+    st.session_state.pop("confirm_discard", None)
+    pid = st.session_state.ed_id
+    draft_keeper.forget(draft_keeper.store(bank_dir), task.name, pid)
+    if st.session_state.ed_base is None:  # a new prompt: back to a blank one
+        editor.load(task.name, editor.fresh_template(task), None)
+        st.session_state.pick = NEW
+        return
+    st.session_state.pick = pid
     _on_pick(task, bank_dir)
 
 
@@ -82,6 +89,7 @@ def _on_save(task: Task, settings: Settings, examples: list[dict], fields: set[s
     except UserError as e:  # conflict, lock timeout, a file that no longer parses
         _flash("error", f"Not saved: {e}")
         return
+    draft_keeper.forget(draft_keeper.store(settings.bank_dir), task.name, template.id)
     editor.load(task.name, result.template, fingerprint(result.template))
     st.session_state.pick = result.template.id
     if not result.changed:
@@ -102,6 +110,7 @@ def _on_delete(task: Task, settings: Settings) -> None:
         _flash("error", f"Not deleted: {e}")
         return
     name = st.session_state.ed_name
+    draft_keeper.forget(draft_keeper.store(settings.bank_dir), task.name, target or "")
     editor.load(task.name, editor.fresh_template(task), None)
     st.session_state.pick = NEW
     _flash("success", f"Deleted '{name}' from {path}.")
@@ -129,8 +138,8 @@ def _prompt_bar(task: Task, coll: TemplateCollection | None, load_error: str | N
         key="reload",
         on_click=_on_reload,
         args=(task, bank_dir),
-        disabled=not editing or load_error is not None,
-        help="discard the draft and load this prompt as it is in the file now",
+        disabled=not (editing or editor.is_dirty()) or load_error is not None,
+        help="discard your changes and load this prompt as it is in the file now (asks first)",
     )
     c3.button(
         "Clone", key="clone", on_click=_on_clone, args=(task, coll), help="copy this draft as a new prompt"
@@ -139,6 +148,41 @@ def _prompt_bar(task: Task, coll: TemplateCollection | None, load_error: str | N
         st.session_state.confirm_delete = st.session_state.ed_id
     if not templates and not load_error:
         st.info(f"No prompts yet for **{task.name}**: write the first one below.")
+
+
+def _confirm_discard(task: Task, settings: Settings) -> None:
+    if st.session_state.get("confirm_discard") != st.session_state.ed_id:
+        return
+    st.warning(f"Discard your unsaved changes to **{preview.md(st.session_state.ed_name or '(no name)')}**?")
+    c1, c2, _ = st.columns([1, 1, 4])
+    c1.button(
+        "Yes, discard", key="discard_yes", type="primary", on_click=_on_reload, args=(task, settings.bank_dir)
+    )
+    if c2.button("Keep editing", key="discard_no"):
+        st.session_state.pop("confirm_discard", None)
+        st.rerun()
+
+
+def _draft_bar(task: Task, drafts: DraftStore, dirty: bool) -> None:
+    """The unsaved marker, and the annotator's other drafts of the task, one click away."""
+    if dirty:
+        with st.container(key="unsaved"):
+            st.markdown(
+                ":orange[**● Unsaved changes**] — kept as your draft on the server (it survives "
+                "reloads and switching prompts); save to put it in the bank."
+            )
+    others = [
+        d for d in drafts.drafts(draft_keeper.who(), task.name) if d.prompt_id != st.session_state.ed_id
+    ]
+    if others:
+        with st.expander(f"Your other unsaved drafts for {task.name} ({len(others)})"):
+            for d in others:
+                label = f"{'new: ' if d.is_new else ''}{d.name} · {d.saved_at}"
+                st.button(label, key=f"open_draft_{d.prompt_id}", on_click=_open_draft, args=(task, d))
+
+
+def _open_draft(task: Task, d: Draft) -> None:
+    draft_keeper.restore(d)
 
 
 def _confirm_delete(task: Task, settings: Settings) -> None:
@@ -153,8 +197,9 @@ def _confirm_delete(task: Task, settings: Settings) -> None:
 
 
 def render(catalog: Catalog, task: Task, settings: Settings) -> None:
-    editor.ensure_task(task)
     coll, load_error = state.collection(task.name, settings.bank_dir)
+    drafts = draft_keeper.store(settings.bank_dir)
+    draft_keeper.open_task(task, coll, drafts)
     st.subheader(f"Write · {task.name}")
     with st.expander(f"{task.description}  ·  {task.task_type}"):
         task_card(task, len(coll.templates) if coll else 0)
@@ -164,6 +209,8 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
             "parses, nothing can be saved for this task and the file is left exactly as it is."
         )
     _prompt_bar(task, coll, load_error, settings.bank_dir)
+    _draft_bar(task, drafts, draft_keeper.sync(drafts))
+    _confirm_discard(task, settings)
     _confirm_delete(task, settings)
     if flash := st.session_state.pop("flash", None):
         getattr(st, flash[0])(flash[1])
