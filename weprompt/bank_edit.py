@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pretrain.errors import UserError
 from weprompt.bank import load_task_templates, resolve_bank_dir
+from weprompt.bank_review import REVIEW_KEYS, apply_action, check_action, mark_draft
 from weprompt.bank_stats import MAX_MEAN_SIMILARITY, bigrams, fixed_text, jaccard, mean_pairwise_similarity
 from weprompt.catalog import Task
 from weprompt.templates import Template, TemplateMetadata, dump_templates, render
@@ -83,7 +84,8 @@ def same_content(a: Template, b: Template) -> bool:
     x, y = copy.deepcopy(a), copy.deepcopy(b)
     for t in (x, y):
         t.name = t.name.strip()
-        t.metadata.extra = {k: v for k, v in t.metadata.extra.items() if k not in STAMP_KEYS}
+        ignored = (*STAMP_KEYS, *REVIEW_KEYS)
+        t.metadata.extra = {k: v for k, v in t.metadata.extra.items() if k not in ignored}
     return x == y
 
 
@@ -313,6 +315,7 @@ def save_template(
                     extra[k] = current.metadata.extra[k]
             extra.update(modified_by=who, modified_at=stamp)
         template.metadata.extra = extra
+        mark_draft(template)  # new or changed text is reviewed again before training uses it
         if index is None:
             coll.templates.append(template)
         else:
@@ -341,3 +344,32 @@ def delete_template(
             )
         coll.templates = [t for t in coll.templates if t.id != template_id]
         return coll.save()
+
+
+def review_template(
+    task: Task,
+    template_id: str,
+    action: str,
+    who: str,
+    *,
+    comment: str = "",
+    bank_dir: str | os.PathLike | None = None,
+    base: str | None = None,
+) -> Template:
+    """Submit, approve or reject one prompt (`weprompt.bank_review`), under the lock, on the file's
+    version; with `base`, refused when the prompt changed since the reviewer looked at it."""
+    who = _annotator(who)
+    with bank_lock(bank_dir):
+        coll = load_task_templates(task.name, bank_dir)
+        current = next((t for t in coll.templates if t.id == template_id), None)
+        if current is None:
+            raise EditError(f"no prompt with id {template_id} in {coll.path}: it was deleted")
+        if base is not None and fingerprint(current) != base:
+            by = current.metadata.extra.get("modified_by") or current.metadata.extra.get("reviewed_by") or "?"
+            raise ConflictError(
+                f"prompt '{current.name}' was changed by {by} since you opened it; look again"
+            )
+        check_action(current, action, who, comment)
+        apply_action(current, action, who, _now(), comment)
+        coll.save()
+        return current
