@@ -23,6 +23,8 @@ from weprompt.data import ENV_VAR as DATA_ENV
 from weprompt.validate import DEFAULT_BUDGET
 
 TOKENIZER_ENV = "WEPROMPT_TOKENIZER"
+EVAL_ENV = "WEPROMPT_EVAL_DIR"
+EVAL_DEFAULT = "runs/eval"  # where `weprompt eval` writes results by default
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Settings:
     bank_dir: str
     data_dir: str | None
     tokenizer: str | None
+    eval_dir: str = EVAL_DEFAULT
     budget: int = DEFAULT_BUDGET
     target: int = TARGET_PER_TASK
 
@@ -37,7 +40,7 @@ class Settings:
 def _script_args() -> argparse.Namespace:
     """Arguments after `--` of `streamlit run annotation_ui/app.py -- ...`; none under AppTest/pytest."""
     p = argparse.ArgumentParser(add_help=False)
-    for opt in ("--bank-dir", "--data-dir", "--tokenizer"):
+    for opt in ("--bank-dir", "--data-dir", "--tokenizer", "--eval-dir"):
         p.add_argument(opt)
     if Path(sys.argv[0]).name != "app.py":  # under pytest, sys.argv is pytest's own
         return p.parse_args([])
@@ -50,6 +53,7 @@ def defaults() -> Settings:
         bank_dir=str(resolve_bank_dir(args.bank_dir)),
         data_dir=args.data_dir or os.environ.get(DATA_ENV) or None,
         tokenizer=args.tokenizer or os.environ.get(TOKENIZER_ENV) or None,
+        eval_dir=args.eval_dir or os.environ.get(EVAL_ENV) or EVAL_DEFAULT,
     )
 
 
@@ -61,6 +65,7 @@ def sidebar_settings() -> Settings:
             set_bank=d.bank_dir,
             set_data=d.data_dir or "",
             set_tok=d.tokenizer or "",
+            set_eval=d.eval_dir,
             set_budget=d.budget,
             set_target=d.target,
         )
@@ -72,12 +77,16 @@ def sidebar_settings() -> Settings:
             key="set_tok",
             help="tokenizer dir or .model file: lengths are counted in tokens; empty = characters",
         )
+        st.text_input(
+            "Eval results dir", key="set_eval", help=f"results.json of `weprompt eval` (${EVAL_ENV})"
+        )
         st.number_input("Length budget", min_value=16, step=256, key="set_budget")
         st.number_input("Target prompts per task", min_value=1, key="set_target")
     return Settings(
         bank_dir=st.session_state.set_bank.strip() or str(resolve_bank_dir()),
         data_dir=st.session_state.set_data.strip() or None,
         tokenizer=st.session_state.set_tok.strip() or None,
+        eval_dir=st.session_state.set_eval.strip() or EVAL_DEFAULT,
         budget=int(st.session_state.set_budget),
         target=int(st.session_state.set_target),
     )

@@ -131,8 +131,11 @@ def bank_lock(bank_dir: str | os.PathLike | None = None, timeout: float = LOCK_T
 
 
 def fingerprint(template: Template) -> str:
-    """Identifies one version of a template (its full serialized form)."""
-    return hashlib.sha1(dump_templates("x", [template]).encode("utf-8")).hexdigest()[:16]
+    """Identifies one version of a template: its serialized form but for the review keys, so a review
+    decision does not turn the author's open editor into a conflict (a content edit still does)."""
+    t = copy.deepcopy(template)
+    t.metadata.extra = {k: v for k, v in t.metadata.extra.items() if k not in REVIEW_KEYS}
+    return hashlib.sha1(dump_templates("x", [t]).encode("utf-8")).hexdigest()[:16]
 
 
 def near_duplicates(

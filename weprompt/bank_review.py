@@ -73,7 +73,7 @@ def check_action(t: Template, action: str, who: str, comment: str = "") -> None:
     status = status_of(t)
     if status not in allowed:
         raise ReviewError(
-            f"prompt '{t.name}' is {status}: it cannot be {action}ed (only when {'/'.join(allowed)})"
+            f"prompt '{t.name}' is {status}: '{action}' applies only to a {'/'.join(allowed)} prompt"
         )
     if action in ("approve", "reject") and who in authors(t):
         raise ReviewError(f"{who} wrote or submitted '{t.name}': a second person must review it")

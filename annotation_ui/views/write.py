@@ -12,6 +12,7 @@ from annotation_ui import state
 from annotation_ui.components import draft_keeper, editor, preview
 from annotation_ui.components.examples import split_selector
 from annotation_ui.components.fields import field_palette
+from annotation_ui.components.review_bar import review_bar
 from annotation_ui.components.task_picker import task_card
 from annotation_ui.drafts import Draft, DraftStore
 from annotation_ui.settings import Settings
@@ -243,6 +244,7 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
         )
     preview.show_issues(issues, draft.jinja, example_names)
     _save_bar(task, settings, issues, examples, fields, count_tokens, load_error, empty)
+    review_bar(task, coll, settings.bank_dir)
 
 
 def _preview(catalog, task, settings, draft, count_tokens, data_error) -> None:

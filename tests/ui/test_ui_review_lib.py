@@ -39,7 +39,7 @@ def test_draft_submit_reject_resubmit_approve(bank, ctx):
     t = _new(ctx, bank, "新说法", "请判断：{{sentence1}}——{{sentence2}}")
     path = bank / "templates" / "ocnli.yaml"
     assert "review_status: draft" in path.read_text(encoding="utf-8")
-    with pytest.raises(ReviewError, match="cannot be approveed|only when submitted"):
+    with pytest.raises(ReviewError, match="applies only to a submitted prompt"):
         review_template(task, t.id, "approve", "审稿人甲", bank_dir=bank)
     review_template(task, t.id, "submit", "作者", bank_dir=bank)
     with pytest.raises(ReviewError, match="second person"):
@@ -55,7 +55,16 @@ def test_draft_submit_reject_resubmit_approve(bank, ctx):
     extra = load_task_templates("ocnli", bank).by_id(t.id).metadata.extra
     assert extra["review_status"] == "approved" and extra["reviewed_by"] == "审稿人乙"
     assert "review_comment" not in extra and extra["submitted_by"] == "作者"
-    with pytest.raises(ConflictError):  # looked at an older version
+    with pytest.raises(ReviewError, match="is approved"):
+        review_template(task, t.id, "submit", "作者", bank_dir=bank, base=fingerprint(current))
+    edited = load_task_templates("ocnli", bank).by_id(t.id)
+    edited.jinja = edited.jinja.replace("请判断", "请你判断")
+    _, examples, fields = ctx
+    save_template(
+        task, edited, "作者", examples=examples, data_fields=fields, bank_dir=bank, base=fingerprint(current)
+    )
+    assert load_task_templates("ocnli", bank).by_id(t.id).metadata.extra["review_status"] == "draft"
+    with pytest.raises(ConflictError):  # judged an older text
         review_template(task, t.id, "submit", "作者", bank_dir=bank, base=fingerprint(current))
 
 
@@ -74,9 +83,7 @@ def test_an_edit_needs_review_again_and_training_reads_approved(bank, ctx):
     seed = load_task_templates("ocnli", bank).by_id(SEED[0].id)
     base = fingerprint(seed)
     seed.jinja = seed.jinja.replace("是什么关系", "是哪种关系")
-    save_template(
-        task, seed, "改稿人", examples=examples, data_fields=fields, bank_dir=bank, base=base
-    )
+    save_template(task, seed, "改稿人", examples=examples, data_fields=fields, bank_dir=bank, base=base)
     _, approved = load_bank(bank, ["ocnli"], statuses=APPROVED)
     assert {x.id for x in approved["ocnli"].templates} == {SEED[1].id}  # the edit waits for review
     record = selection_record(approved, bank, APPROVED)
