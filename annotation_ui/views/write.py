@@ -165,18 +165,21 @@ def _confirm_discard(task: Task, settings: Settings) -> None:
 
 
 def _draft_bar(task: Task, drafts: DraftStore, dirty: bool) -> None:
-    """The unsaved marker, and the annotator's other drafts of the task, one click away."""
+    """The unsaved marker, and the annotator's other drafts of the task, one click away.
+
+    Always one container, so the elements below keep their place: a marker inserted above the editor
+    would make the browser re-create the text area and take the focus from the annotator's typing."""
+    bar = st.container(key="draft_bar")
     if dirty:
-        with st.container(key="unsaved"):
-            st.markdown(
-                ":orange[**● Unsaved changes**] — kept as your draft on the server (it survives "
-                "reloads and switching prompts); save to put it in the bank."
-            )
+        bar.markdown(
+            ":orange[**● Unsaved changes**] — kept as your draft on the server (it survives "
+            "reloads and switching prompts); save to put it in the bank.",
+        )
     others = [
         d for d in drafts.drafts(draft_keeper.who(), task.name) if d.prompt_id != st.session_state.ed_id
     ]
     if others:
-        with st.expander(f"Your other unsaved drafts for {task.name} ({len(others)})"):
+        with bar.expander(f"Your other unsaved drafts for {task.name} ({len(others)})"):
             for d in others:
                 label = f"{'new: ' if d.is_new else ''}{d.name} · {d.saved_at}"
                 st.button(label, key=f"open_draft_{d.prompt_id}", on_click=_open_draft, args=(task, d))
