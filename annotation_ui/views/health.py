@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from annotation_ui import state
+from annotation_ui.components.task_picker import go_to_task
 from annotation_ui.settings import Settings
 from weprompt.bank import resolve_bank_dir
 from weprompt.bank_health import health, load_bank_tolerant, validation_issues
@@ -16,6 +17,18 @@ def _bank_version(bank_dir: str) -> tuple:
     """Changes whenever any template file changes: validation results are kept only for one version."""
     root = resolve_bank_dir(bank_dir) / "templates"
     return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in root.glob("*.yaml"))) if root.is_dir() else ()
+
+
+def _open_in_write(snap) -> None:
+    go_to_task(snap.catalog.task(st.session_state.health_goto))
+    st.session_state.view = "Write"
+
+
+def _jump(catalog_tasks: list[str], snap) -> None:
+    """From a row of the table to the task: fewest prompts first."""
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.selectbox("Go to a task (fewest prompts first)", catalog_tasks, key="health_goto")
+    c2.button("Open in Write", key="health_open", on_click=_open_in_write, args=(snap,))
 
 
 def render(settings: Settings) -> None:
@@ -52,6 +65,7 @@ def render(settings: Settings) -> None:
         ],
         hide_index=True,
     )
+    _jump(catalog_tasks=[t["task"] for t in sorted(h["per_task"], key=lambda t: t["prompts"])], snap=snap)
     with st.expander(f"Tasks below the target of {h['target']} ({len(h['below_target'])})"):
         st.dataframe(h["below_target"], hide_index=True)
     left, right = st.columns(2)

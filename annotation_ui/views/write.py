@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from annotation_ui import state
-from annotation_ui.components import draft_keeper, editor, preview
+from annotation_ui.components import draft_keeper, editor, guidance, preview
 from annotation_ui.components.examples import split_selector
 from annotation_ui.components.fields import field_palette
 from annotation_ui.components.review_bar import review_bar
@@ -226,6 +226,9 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
 
     left, right = st.columns([1, 1], gap="large")
     with left:
+        guidance.show(
+            catalog, task, [t for t in (coll.templates if coll else []) if t.id != st.session_state.ed_id]
+        )
         editor.editor_widgets(task)
         field_palette(task, fields or set(task.fields), examples[0] if examples else None)
     draft = editor.draft()

@@ -106,3 +106,34 @@ def test_draft_to_approved_in_the_browser(server, bank, tmp_path):  # noqa: F811
     )
     assert "review_status: approved" in (bank / "templates" / "ocnli.yaml").read_text(encoding="utf-8")
     print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+
+
+def _mouse_click(browser: Browser, selector: str) -> None:
+    """A real click (mouse down, up) at the element's centre, as a user's."""
+    x, y = browser.eval(
+        f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+def test_insert_buttons_insert_at_the_cursor_and_keep_the_focus(server, bank):  # noqa: F811
+    b = Browser(width=1400, height=1500)
+    try:
+        _open(b, f"{server}/?annotator=插入者&task=ocnli&view=Write", f"!!{TEXTAREA}")
+        _type_into(b, TEXTAREA, TEMPLATE)
+        b.wait_for(f"{BODY}.includes('前提：{FIRST_PREMISE}')", timeout=30)
+        b.wait_idle()
+        b.eval(f"{TEXTAREA}.focus(); {TEXTAREA}.setSelectionRange(0, 0)")
+        _mouse_click(b, ".st-key-field_sentence2 button")
+        assert b.eval(f"{TEXTAREA}.value") == "{{sentence2}}" + TEMPLATE
+        assert b.eval("document.activeElement.tagName") == "TEXTAREA"
+        assert b.eval(f"{TEXTAREA}.selectionStart") == len("{{sentence2}}")
+        b.wait_for(
+            f"{BODY}.includes('身上至少一件衣服前提：{FIRST_PREMISE}')", timeout=30
+        )  # the server has it
+        b.wait_idle()
+        assert b.eval("document.activeElement.tagName") == "TEXTAREA"
+    finally:
+        b.close()
