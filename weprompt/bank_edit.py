@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pretrain.errors import UserError
+from weprompt import bank_history as history
 from weprompt.bank import load_task_templates, resolve_bank_dir
 from weprompt.bank_review import REVIEW_KEYS, apply_action, check_action, mark_draft
 from weprompt.bank_stats import MAX_MEAN_SIMILARITY, bigrams, fixed_text, jaccard, mean_pairwise_similarity
@@ -324,6 +325,8 @@ def save_template(
         else:
             coll.templates[index] = template
         path = coll.save()
+        action = "created" if current is None else "edited"
+        history.record(task.name, action, who, template, fingerprint(template), stamp, bank_dir)
         return SaveResult(template, path, current is None, len(coll.templates), issues)
 
 
@@ -333,8 +336,10 @@ def delete_template(
     *,
     bank_dir: str | os.PathLike | None = None,
     base: str | None = None,
+    who: str = "",
 ) -> Path:
-    """Remove one template (under the lock, merged with whatever else changed in the file)."""
+    """Remove one template (under the lock, merged with whatever else changed in the file); the
+    history keeps it, with `who` deleted it, so it can be restored."""
     with bank_lock(bank_dir):
         coll = load_task_templates(task.name, bank_dir)
         current = next((t for t in coll.templates if t.id == template_id), None)
@@ -346,7 +351,10 @@ def delete_template(
                 f"prompt '{current.name}' was changed by {by} since you opened it; not deleted"
             )
         coll.templates = [t for t in coll.templates if t.id != template_id]
-        return coll.save()
+        path = coll.save()
+        by = " ".join((who or "").split()) or "(not recorded)"
+        history.record(task.name, "deleted", by, current, fingerprint(current), _now(), bank_dir)
+        return path
 
 
 def review_template(
@@ -373,6 +381,30 @@ def review_template(
                 f"prompt '{current.name}' was changed by {by} since you opened it; look again"
             )
         check_action(current, action, who, comment)
-        apply_action(current, action, who, _now(), comment)
+        stamp = _now()
+        apply_action(current, action, who, stamp, comment)
         coll.save()
+        history.record(task.name, action, who, current, fingerprint(current), stamp, bank_dir)
         return current
+
+
+def restore_template(
+    task: Task, template_id: str, who: str, *, bank_dir: str | os.PathLike | None = None
+) -> Template:
+    """Put a deleted prompt back (its last version, same id) as a draft, recorded in the history."""
+    who = _annotator(who)
+    with bank_lock(bank_dir):
+        coll = load_task_templates(task.name, bank_dir)
+        if any(t.id == template_id for t in coll.templates):
+            raise EditError(f"prompt {template_id} is in {coll.path} already: nothing to restore")
+        versions = history.entries(task.name, bank_dir, template_id)
+        if not versions:
+            raise EditError(f"no history of prompt {template_id} for '{task.name}': cannot restore it")
+        template = versions[-1].template()
+        if any(t.name == template.name for t in coll.templates):
+            template.name = f"{template.name}_恢复"
+        mark_draft(template)
+        coll.templates.append(template)
+        coll.save()
+        history.record(task.name, "restored", who, template, fingerprint(template), _now(), bank_dir)
+        return template

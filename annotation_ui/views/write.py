@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from annotation_ui import state
-from annotation_ui.components import draft_keeper, editor, guidance, preview
+from annotation_ui.components import draft_keeper, editor, guidance, history_panel, preview
 from annotation_ui.components.examples import split_selector
 from annotation_ui.components.fields import field_palette
 from annotation_ui.components.review_bar import review_bar
@@ -18,6 +18,7 @@ from annotation_ui.drafts import Draft, DraftStore
 from annotation_ui.settings import Settings
 from pretrain.errors import UserError
 from weprompt.bank_edit import (
+    ConflictError,
     InvalidTemplateError,
     check_template,
     clone_template,
@@ -39,6 +40,7 @@ def _flash(kind: str, text: str) -> None:
 def _on_pick(task: Task, bank_dir: str) -> None:
     st.session_state.pop("confirm_delete", None)
     st.session_state.pop("confirm_discard", None)
+    st.session_state.pop("conflict", None)
     pick = st.session_state.pick
     coll, error = state.collection(task.name, bank_dir)  # as on disk now, not as last drawn
     if not draft_keeper.open_prompt(task, coll, draft_keeper.store(bank_dir), pick):
@@ -87,9 +89,14 @@ def _on_save(task: Task, settings: Settings, examples: list[dict], fields: set[s
     except InvalidTemplateError as e:
         _flash("error", str(e))
         return
-    except UserError as e:  # conflict, lock timeout, a file that no longer parses
+    except ConflictError as e:
+        _flash("error", f"Not saved: {e}")
+        st.session_state.conflict = template.id
+        return
+    except UserError as e:  # lock timeout, a file that no longer parses
         _flash("error", f"Not saved: {e}")
         return
+    st.session_state.pop("conflict", None)
     draft_keeper.forget(draft_keeper.store(settings.bank_dir), task.name, template.id)
     editor.load(task.name, result.template, fingerprint(result.template))
     st.session_state.pick = result.template.id
@@ -106,7 +113,9 @@ def _on_save(task: Task, settings: Settings, examples: list[dict], fields: set[s
 def _on_delete(task: Task, settings: Settings) -> None:
     target = st.session_state.pop("confirm_delete", None)
     try:
-        path = delete_template(task, target, bank_dir=settings.bank_dir, base=st.session_state.ed_base)
+        path = delete_template(
+            task, target, bank_dir=settings.bank_dir, base=st.session_state.ed_base, who=draft_keeper.who()
+        )
     except UserError as e:
         _flash("error", f"Not deleted: {e}")
         return
@@ -216,6 +225,7 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
     _draft_bar(task, drafts, draft_keeper.sync(drafts))
     _confirm_discard(task, settings)
     _confirm_delete(task, settings)
+    history_panel.conflict_view(task, coll, settings.bank_dir)
     if flash := st.session_state.pop("flash", None):
         getattr(st, flash[0])(flash[1])
 
@@ -251,6 +261,7 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
     preview.show_issues(issues, draft.jinja, example_names)
     _save_bar(task, settings, issues, examples, fields, count_tokens, load_error, empty)
     review_bar(task, coll, settings.bank_dir)
+    history_panel.show(task, coll, settings.bank_dir)
 
 
 def _preview(catalog, task, settings, draft, count_tokens, data_error) -> None:
