@@ -31,6 +31,28 @@ def _jump(catalog_tasks: list[str], snap) -> None:
     c2.button("Open in Write", key="health_open", on_click=_open_in_write, args=(snap,))
 
 
+def _category_chart(cats: dict) -> None:
+    """Horizontal bars with the full category names (Vega-Lite's default label limit cut them)."""
+    values = [{"category": k, "prompts": v["prompts"]} for k, v in cats.items()]
+    st.vega_lite_chart(
+        {
+            "data": {"values": values},
+            "mark": {"type": "bar"},
+            "height": 22 * max(1, len(values)),
+            "encoding": {
+                "y": {
+                    "field": "category",
+                    "type": "nominal",
+                    "sort": "-x",
+                    "axis": {"labelLimit": 0, "title": None},
+                },
+                "x": {"field": "prompts", "type": "quantitative", "axis": {"format": "d", "tickMinStep": 1}},
+            },
+        },
+        width="stretch",
+    )
+
+
 def render(settings: Settings) -> None:
     snap = load_bank_tolerant(settings.bank_dir)
     h = health(snap, settings.target)
@@ -45,13 +67,7 @@ def render(settings: Settings) -> None:
 
     st.markdown("#### Prompts per category")
     cats = h["per_category"]
-    st.bar_chart(
-        {"category": list(cats), "prompts": [v["prompts"] for v in cats.values()]},
-        x="category",
-        y="prompts",
-        horizontal=True,
-        sort="-prompts",
-    )
+    _category_chart(cats)
     st.dataframe([{"category": k, **v} for k, v in cats.items()], hide_index=True)
     st.markdown("#### Prompts per task")
     st.dataframe(

@@ -96,6 +96,15 @@ def test_draft_to_approved_in_the_browser(server, bank, tmp_path):  # noqa: F811
         b.wait_idle()
         shot = b.screenshot(tmp_path / "review_3_approved.png")
         _keep(shot)
+        _open(b, f"{server}/?annotator=审稿人乙&view=Health", f"{BODY}.includes('Prompts per category')")
+        b.wait_for(
+            '!!document.querySelector(\'[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg\')',
+            timeout=30,
+        )
+        time.sleep(1)  # the chart draws after the script run
+        shot = b.screenshot(tmp_path / "review_4_health.png")
+        _assert_rendered(shot)
+        _keep(shot)
     finally:
         b.close()
     saved = load_task_templates("ocnli", bank).by_name("浏览器_待审")

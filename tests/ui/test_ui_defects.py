@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 
@@ -106,3 +107,10 @@ def test_4_library_unchanged_save_is_a_no_op(bank):
         task, current, "某人", examples=examples, data_fields=fields, bank_dir=bank, base=fingerprint(current)
     )
     assert not result.changed and path.read_bytes() == before
+
+
+def test_7_health_chart_shows_whole_category_names(monkeypatch, bank):
+    at = goto(start(monkeypatch, bank), "Health")
+    specs = [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+    bars = next(s for s in specs if s["encoding"]["y"]["field"] == "category")
+    assert bars["encoding"]["y"]["axis"]["labelLimit"] == 0  # Vega-Lite's default cuts long names

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from test_ui_app import GOOD, goto, start, texts, type_template
-from ui_seed import SEED
 
 from weprompt import bank_history as history
 from weprompt.bank import load_task_templates
