@@ -38,13 +38,13 @@ def _category_chart(cats: dict) -> None:
         {
             "data": {"values": values},
             "mark": {"type": "bar"},
-            "height": 22 * max(1, len(values)),
+            "height": {"step": 24},  # one row per category, every name drawn
             "encoding": {
                 "y": {
                     "field": "category",
                     "type": "nominal",
                     "sort": "-x",
-                    "axis": {"labelLimit": 0, "title": None},
+                    "axis": {"labelLimit": 0, "labelOverlap": False, "title": None},
                 },
                 "x": {"field": "prompts", "type": "quantitative", "axis": {"format": "d", "tickMinStep": 1}},
             },

@@ -113,4 +113,5 @@ def test_7_health_chart_shows_whole_category_names(monkeypatch, bank):
     at = goto(start(monkeypatch, bank), "Health")
     specs = [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
     bars = next(s for s in specs if s["encoding"]["y"]["field"] == "category")
-    assert bars["encoding"]["y"]["axis"]["labelLimit"] == 0  # Vega-Lite's default cuts long names
+    axis = bars["encoding"]["y"]["axis"]
+    assert axis["labelLimit"] == 0 and axis["labelOverlap"] is False  # defaults cut or drop names
