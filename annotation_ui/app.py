@@ -11,16 +11,16 @@ import sys
 from pathlib import Path
 
 try:
-    import annotation_ui  # noqa: F401
+    from weprompt import annotation_ui  # noqa: F401
 except ImportError:  # `streamlit run` puts only this file's directory on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamlit as st
 
-from annotation_ui import identity, live, settings, state
-from annotation_ui.components import editor
-from annotation_ui.components.task_picker import pick_task
-from annotation_ui.views import browse, health, review, write
+from weprompt.annotation_ui import identity, live, settings, state
+from weprompt.annotation_ui.components import editor
+from weprompt.annotation_ui.components.task_picker import pick_task
+from weprompt.annotation_ui.views import browse, health, review, write
 
 VIEWS = ("Browse", "Write", "Review", "Health")
 

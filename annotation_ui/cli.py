@@ -45,8 +45,8 @@ def streamlit_command(port: int) -> list[str]:
 
 def annotate_env(args: argparse.Namespace) -> dict[str, str]:
     """The app reads its settings from these variables (see annotation_ui/settings.py)."""
-    from pretrain.errors import UserError
     from weprompt.bank import resolve_bank_dir
+    from weprompt.common.errors import UserError
 
     env = dict(os.environ)
     bank = resolve_bank_dir(args.bank_dir).resolve()
@@ -65,7 +65,7 @@ def annotate_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from pretrain.errors import UserError
+    from weprompt.common.errors import UserError
 
     try:
         import streamlit  # noqa: F401

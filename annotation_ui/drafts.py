@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pretrain.atomic import atomic_write_text
 from weprompt.bank import resolve_bank_dir
+from weprompt.common.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 DIR_NAME = ".drafts"

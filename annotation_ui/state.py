@@ -14,10 +14,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from pretrain.errors import UserError
 from weprompt.bank import bank_catalog
 from weprompt.bank_health import load_bank_tolerant, load_task_cached, task_examples
 from weprompt.catalog import Catalog, Task
+from weprompt.common.errors import UserError
 from weprompt.data import load_split
 from weprompt.templates import TemplateCollection
 
@@ -85,7 +85,7 @@ def check_examples(
 
 @st.cache_resource(show_spinner=False)
 def _tokenizer(path: str):
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     return Tokenizer.load(path)
 

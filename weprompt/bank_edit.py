@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pretrain.errors import UserError
 from weprompt import bank_history as history
 from weprompt.bank import load_task_templates, resolve_bank_dir
 from weprompt.bank_review import REVIEW_KEYS, apply_action, check_action, mark_draft
 from weprompt.bank_stats import MAX_MEAN_SIMILARITY, bigrams, fixed_text, jaccard, mean_pairwise_similarity
 from weprompt.catalog import Task
+from weprompt.common.errors import UserError
 from weprompt.templates import Template, TemplateMetadata, dump_templates, render
 from weprompt.validate import DEFAULT_BUDGET, Issue, validate_template
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 from weprompt.templates import Template, TemplateCollection
 
 DRAFT, SUBMITTED, APPROVED_STATUS, REJECTED = "draft", "submitted", "approved", "rejected"

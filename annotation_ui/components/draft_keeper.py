@@ -13,8 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from annotation_ui.components import editor
-from annotation_ui.drafts import Draft, DraftStore
+from weprompt.annotation_ui.components import editor
+from weprompt.annotation_ui.drafts import Draft, DraftStore
 from weprompt.bank_edit import fingerprint
 from weprompt.catalog import Task
 from weprompt.templates import TemplateCollection

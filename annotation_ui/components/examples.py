@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from annotation_ui import state
+from weprompt.annotation_ui import state
 from weprompt.catalog import Catalog, Task
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui.components.editor import insert
-from annotation_ui.live import register_insert
+from weprompt.annotation_ui.components.editor import insert
+from weprompt.annotation_ui.live import register_insert
 from weprompt.catalog import Task
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import streamlit as st
 import yaml
 
-from pretrain.errors import UserError
 from weprompt.bank_health import choice_style
 from weprompt.bank_review import status_of
 from weprompt.catalog import Catalog, Task
+from weprompt.common.errors import UserError
 from weprompt.templates import Template
 
 GUIDELINES = Path(__file__).resolve().parents[1] / "guidelines.yaml"

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui.components import draft_keeper, editor
-from annotation_ui.components.preview import md
-from pretrain.errors import UserError
 from weprompt import bank_history as history
+from weprompt.annotation_ui.components import draft_keeper, editor
+from weprompt.annotation_ui.components.preview import md
 from weprompt.bank_edit import fingerprint, restore_template
 from weprompt.catalog import Task
+from weprompt.common.errors import UserError
 from weprompt.templates import TemplateCollection
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui.components import draft_keeper, editor
-from annotation_ui.components.preview import md
-from pretrain.errors import UserError
+from weprompt.annotation_ui.components import draft_keeper, editor
+from weprompt.annotation_ui.components.preview import md
 from weprompt.bank_edit import fingerprint, review_template
 from weprompt.bank_review import APPROVED_STATUS, REJECTED, SUBMITTED, status_of
 from weprompt.catalog import Task
+from weprompt.common.errors import UserError
 from weprompt.templates import TemplateCollection
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui import state
-from annotation_ui.components.examples import example_pager
-from annotation_ui.components.preview import render_examples
-from annotation_ui.components.task_picker import task_card
-from annotation_ui.settings import Settings
+from weprompt.annotation_ui import state
+from weprompt.annotation_ui.components.examples import example_pager
+from weprompt.annotation_ui.components.preview import render_examples
+from weprompt.annotation_ui.components.task_picker import task_card
+from weprompt.annotation_ui.settings import Settings
 from weprompt.catalog import Catalog, Task
 
 

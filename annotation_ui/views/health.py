@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui import state
-from annotation_ui.components.task_picker import go_to_task
-from annotation_ui.settings import Settings
+from weprompt.annotation_ui import state
+from weprompt.annotation_ui.components.task_picker import go_to_task
+from weprompt.annotation_ui.settings import Settings
 from weprompt.bank import resolve_bank_dir
 from weprompt.bank_health import health, load_bank_tolerant, validation_issues
 from weprompt.bank_stats import MAX_MEAN_SIMILARITY

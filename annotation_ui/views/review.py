@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui import state
-from annotation_ui.components import draft_keeper, quality
-from annotation_ui.components.preview import md, render_examples
-from annotation_ui.settings import Settings
-from pretrain.errors import UserError
+from weprompt.annotation_ui import state
+from weprompt.annotation_ui.components import draft_keeper, quality
+from weprompt.annotation_ui.components.preview import md, render_examples
+from weprompt.annotation_ui.settings import Settings
 from weprompt.bank_edit import fingerprint, review_template
 from weprompt.bank_health import load_bank_tolerant
 from weprompt.bank_review import QueueItem, authors, review_queue, status_of
 from weprompt.bank_stats import bigrams, fixed_text, jaccard
 from weprompt.catalog import Catalog, Task
+from weprompt.common.errors import UserError
 from weprompt.templates import Template
 
 

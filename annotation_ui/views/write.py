@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotation_ui import state
-from annotation_ui.components import draft_keeper, editor, guidance, history_panel, preview
-from annotation_ui.components.examples import split_selector
-from annotation_ui.components.fields import field_palette
-from annotation_ui.components.review_bar import review_bar
-from annotation_ui.components.task_picker import task_card
-from annotation_ui.drafts import Draft, DraftStore
-from annotation_ui.settings import Settings
-from pretrain.errors import UserError
+from weprompt.annotation_ui import state
+from weprompt.annotation_ui.components import draft_keeper, editor, guidance, history_panel, preview
+from weprompt.annotation_ui.components.examples import split_selector
+from weprompt.annotation_ui.components.fields import field_palette
+from weprompt.annotation_ui.components.review_bar import review_bar
+from weprompt.annotation_ui.components.task_picker import task_card
+from weprompt.annotation_ui.drafts import Draft, DraftStore
+from weprompt.annotation_ui.settings import Settings
 from weprompt.bank_edit import (
     ConflictError,
     InvalidTemplateError,
@@ -28,6 +27,7 @@ from weprompt.bank_edit import (
     save_template,
 )
 from weprompt.catalog import Catalog, Task
+from weprompt.common.errors import UserError
 from weprompt.templates import TemplateCollection
 
 NEW = draft_keeper.NEW

@@ -7,7 +7,7 @@ import pytest
 from test_ui_app import GOOD, goto, start, texts, type_template
 from ui_seed import SEED
 
-from annotation_ui.drafts import DraftStore
+from weprompt.annotation_ui.drafts import DraftStore
 from weprompt.bank import load_task_templates
 
 pytestmark = pytest.mark.usefixtures("synth_data")

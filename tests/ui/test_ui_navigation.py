@@ -9,9 +9,9 @@ import pytest
 import yaml
 from test_ui_app import goto, start, texts
 
-from annotation_ui.components.guidance import GUIDELINES, guideline
-from pretrain.errors import UserError
+from weprompt.annotation_ui.components.guidance import GUIDELINES, guideline
 from weprompt.bank import bank_catalog
+from weprompt.common.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("synth_data")
 
