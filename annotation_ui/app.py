@@ -1,7 +1,7 @@
 """WePrompt's prompt-writing GUI: `weprompt annotate` or `streamlit run annotation_ui/app.py`.
 
 This file only wires the pieces: settings and the annotator in the sidebar, then one of three views
-(Browse, Write, Health), each its own module under views/. The logic the views call (validation,
+(Browse, Write, Review, Health), each its own module under views/. The logic the views call (validation,
 saving, statistics) lives in `weprompt` where the CLI and the tests use it too.
 """
 
@@ -20,9 +20,9 @@ import streamlit as st
 from weprompt.annotation_ui import identity, live, settings, state
 from weprompt.annotation_ui.components import editor
 from weprompt.annotation_ui.components.task_picker import pick_task
-from weprompt.annotation_ui.views import browse, health, write
+from weprompt.annotation_ui.views import browse, health, review, write
 
-VIEWS = ("Browse", "Write", "Health")
+VIEWS = ("Browse", "Write", "Review", "Health")
 
 st.set_page_config(page_title="WePrompt · prompt writing", page_icon="✍️", layout="wide")
 editor.keep_draft()
@@ -41,6 +41,8 @@ st.sidebar.caption(f"bank: `{cfg.bank_dir}`")
 
 if view == "Health":
     health.render(cfg)
+elif view == "Review":
+    review.render(catalog, cfg)
 else:
     counts = state.prompt_counts(cfg.bank_dir)
     task = pick_task(catalog, counts)

@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="task data dir (default: $WEPROMPT_DATA_DIR, then ../shared/data)")
     p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
     p.add_argument("--tokenizer", help="tokenizer dir: lengths in tokens instead of characters")
+    p.add_argument("--eval-dir", help="evaluation results to show prompts' scores from (default runs/eval)")
     p.set_defaults(func=cmd_annotate)
 
 
@@ -58,6 +59,8 @@ def annotate_env(args: argparse.Namespace) -> dict[str, str]:
         env["WEPROMPT_DATA_DIR"] = str(Path(args.data_dir).resolve())
     if args.tokenizer:
         env["WEPROMPT_TOKENIZER"] = str(Path(args.tokenizer).resolve())
+    if args.eval_dir:
+        env["WEPROMPT_EVAL_DIR"] = str(Path(args.eval_dir).resolve())
     return env
 
 

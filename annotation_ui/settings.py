@@ -27,6 +27,7 @@ class Settings:
     bank_dir: str
     data_dir: str | None
     tokenizer: str | None
+    eval_dir: str = str(paths.EVAL_DEFAULT)
     budget: int = DEFAULT_BUDGET
     target: int = TARGET_PER_TASK
 
@@ -34,7 +35,7 @@ class Settings:
 def _script_args() -> argparse.Namespace:
     """Arguments after `--` of `streamlit run annotation_ui/app.py -- ...`; none under AppTest/pytest."""
     p = argparse.ArgumentParser(add_help=False)
-    for opt in ("--bank-dir", "--data-dir", "--tokenizer"):
+    for opt in ("--bank-dir", "--data-dir", "--tokenizer", "--eval-dir"):
         p.add_argument(opt)
     if Path(sys.argv[0]).name != "app.py":  # under pytest, sys.argv is pytest's own
         return p.parse_args([])
@@ -47,6 +48,7 @@ def defaults() -> Settings:
         bank_dir=str(resolve_bank_dir(args.bank_dir)),
         data_dir=args.data_dir or (str(p) if (p := paths.env_path(DATA_ENV)) else None),
         tokenizer=(str(t) if (t := paths.tokenizer_dir(args.tokenizer)) else None),
+        eval_dir=str(paths.eval_dir(args.eval_dir)),
     )
 
 
@@ -58,6 +60,7 @@ def sidebar_settings() -> Settings:
             set_bank=d.bank_dir,
             set_data=d.data_dir or "",
             set_tok=d.tokenizer or "",
+            set_eval=d.eval_dir,
             set_budget=d.budget,
             set_target=d.target,
         )
@@ -69,12 +72,16 @@ def sidebar_settings() -> Settings:
             key="set_tok",
             help="tokenizer dir or .model file: lengths are counted in tokens; empty = characters",
         )
+        st.text_input(
+            "Eval results dir", key="set_eval", help=f"results.json of `weprompt eval` (${paths.EVAL_ENV})"
+        )
         st.number_input("Length budget", min_value=16, step=256, key="set_budget")
         st.number_input("Target prompts per task", min_value=1, key="set_target")
     return Settings(
         bank_dir=st.session_state.set_bank.strip() or str(resolve_bank_dir()),
         data_dir=st.session_state.set_data.strip() or None,
         tokenizer=st.session_state.set_tok.strip() or None,
+        eval_dir=st.session_state.set_eval.strip() or str(paths.eval_dir()),
         budget=int(st.session_state.set_budget),
         target=int(st.session_state.set_target),
     )

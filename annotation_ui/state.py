@@ -59,21 +59,28 @@ def split(cat: Catalog, task: Task, name: str, data_dir: str | None):
 @st.cache_data(show_spinner=False, max_entries=32)
 def _check_examples(catalog_path: str, mtime: float, task: str, data_dir: str | None, per_split: int):
     cat = bank_catalog(str(Path(catalog_path).parent))
-    examples, fields = task_examples(cat, cat.task(task), per_split, data_dir)
-    return examples, sorted(fields)
+    t = cat.task(task)
+    examples, fields = task_examples(cat, t, per_split, data_dir)
+    names = [
+        f"{s} example {i}"
+        for s in t.splits
+        for i in range(min(per_split, len(load_split(task, s, data_dir, catalog=cat))))
+    ]
+    return examples, sorted(fields), names
 
 
 def check_examples(
     cat: Catalog, task: Task, data_dir: str | None, per_split: int = CHECK_PER_SPLIT
-) -> tuple[list[dict], set[str], str | None]:
-    """The examples a prompt is checked on before saving: the first `per_split` of every split."""
+) -> tuple[list[dict], set[str], list[str], str | None]:
+    """The examples a prompt is checked on before saving (the first `per_split` of every split), the
+    data's fields, and each example's name ("train example 0", as the issues cite it)."""
     try:
-        examples, fields = _check_examples(
+        examples, fields, names = _check_examples(
             str(cat.path), cat.path.stat().st_mtime, task.name, data_dir, per_split
         )
-        return examples, set(fields), None
+        return examples, set(fields), names, None
     except UserError as e:
-        return [], set(), str(e)
+        return [], set(), [], str(e)
 
 
 @st.cache_resource(show_spinner=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from weprompt.catalog import Catalog, load_catalog
@@ -60,13 +61,23 @@ def tasks_without_prompts(bank: dict[str, TemplateCollection]) -> list[str]:
 
 
 def load_bank(
-    bank_dir: str | os.PathLike | None = None, tasks: list[str] | None = None
+    bank_dir: str | os.PathLike | None = None,
+    tasks: list[str] | None = None,
+    statuses: Iterable[str] | None = None,
 ) -> tuple[Catalog, dict[str, TemplateCollection]]:
-    """Catalog plus every task's templates. A template file for a task the catalog lacks is an error."""
+    """Catalog plus every task's templates. A template file for a task the catalog lacks is an error.
+
+    `statuses` keeps only prompts with those review statuses (`weprompt.bank_review`: training and
+    evaluation pass `APPROVED`, or `WITH_SUBMITTED`); None keeps every prompt (editing, validation)."""
     root = resolve_bank_dir(bank_dir)
     catalog = bank_catalog(root)
     for path in sorted((root / "templates").glob("*.yaml")):
         if path.stem not in catalog.tasks:
             raise TemplateError(f"{path}: no task '{path.stem}' in the catalog {catalog.path}")
     names = tasks or list(catalog.tasks)
-    return catalog, {n: load_task_templates(catalog.task(n).name, root) for n in names}
+    bank = {n: load_task_templates(catalog.task(n).name, root) for n in names}
+    if statuses is not None:
+        from weprompt.bank_review import select
+
+        bank = {n: select(c, statuses) for n, c in bank.items()}
+    return catalog, bank

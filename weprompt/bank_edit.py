@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from weprompt import bank_history as history
 from weprompt.bank import load_task_templates, resolve_bank_dir
+from weprompt.bank_review import REVIEW_KEYS, apply_action, check_action, mark_draft
 from weprompt.bank_stats import MAX_MEAN_SIMILARITY, bigrams, fixed_text, jaccard, mean_pairwise_similarity
 from weprompt.catalog import Task
 from weprompt.common.errors import UserError
@@ -75,6 +77,17 @@ class SaveResult:
     created: bool  # True for a new template, False for an update
     count: int  # templates of the task after the save
     issues: list[Issue]  # warnings that did not block the save
+    changed: bool = True  # False: the template equals the file's version, nothing was written
+
+
+def same_content(a: Template, b: Template) -> bool:
+    """Equal but for the annotator stamps: saving one over the other would change nothing."""
+    x, y = copy.deepcopy(a), copy.deepcopy(b)
+    for t in (x, y):
+        t.name = t.name.strip()
+        ignored = (*STAMP_KEYS, *REVIEW_KEYS)
+        t.metadata.extra = {k: v for k, v in t.metadata.extra.items() if k not in ignored}
+    return x == y
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,8 +132,11 @@ def bank_lock(bank_dir: str | os.PathLike | None = None, timeout: float = LOCK_T
 
 
 def fingerprint(template: Template) -> str:
-    """Identifies one version of a template (its full serialized form)."""
-    return hashlib.sha1(dump_templates("x", [template]).encode("utf-8")).hexdigest()[:16]
+    """Identifies one version of a template: its serialized form but for the review keys, so a review
+    decision does not turn the author's open editor into a conflict (a content edit still does)."""
+    t = copy.deepcopy(template)
+    t.metadata.extra = {k: v for k, v in t.metadata.extra.items() if k not in REVIEW_KEYS}
+    return hashlib.sha1(dump_templates("x", [t]).encode("utf-8")).hexdigest()[:16]
 
 
 def near_duplicates(
@@ -280,6 +296,9 @@ def save_template(
                 f"prompt '{current.name}' was changed by {by} since you opened it; "
                 "reload it and apply your change again, or clone your version to save it as a new prompt"
             )
+        if current is not None and same_content(current, template):
+            path = coll.path or resolve_bank_dir(bank_dir) / "templates" / f"{task.name}.yaml"
+            return SaveResult(current, path, False, len(coll.templates), [], changed=False)
         others = [t for t in coll.templates if t.id != template.id]
         issues = check_template(task, template, others, examples, data_fields, budget, count_tokens)
         if errors(issues):
@@ -300,11 +319,14 @@ def save_template(
                     extra[k] = current.metadata.extra[k]
             extra.update(modified_by=who, modified_at=stamp)
         template.metadata.extra = extra
+        mark_draft(template)  # new or changed text is reviewed again before training uses it
         if index is None:
             coll.templates.append(template)
         else:
             coll.templates[index] = template
         path = coll.save()
+        action = "created" if current is None else "edited"
+        history.record(task.name, action, who, template, fingerprint(template), stamp, bank_dir)
         return SaveResult(template, path, current is None, len(coll.templates), issues)
 
 
@@ -314,8 +336,10 @@ def delete_template(
     *,
     bank_dir: str | os.PathLike | None = None,
     base: str | None = None,
+    who: str = "",
 ) -> Path:
-    """Remove one template (under the lock, merged with whatever else changed in the file)."""
+    """Remove one template (under the lock, merged with whatever else changed in the file); the
+    history keeps it, with `who` deleted it, so it can be restored."""
     with bank_lock(bank_dir):
         coll = load_task_templates(task.name, bank_dir)
         current = next((t for t in coll.templates if t.id == template_id), None)
@@ -327,4 +351,60 @@ def delete_template(
                 f"prompt '{current.name}' was changed by {by} since you opened it; not deleted"
             )
         coll.templates = [t for t in coll.templates if t.id != template_id]
-        return coll.save()
+        path = coll.save()
+        by = " ".join((who or "").split()) or "(not recorded)"
+        history.record(task.name, "deleted", by, current, fingerprint(current), _now(), bank_dir)
+        return path
+
+
+def review_template(
+    task: Task,
+    template_id: str,
+    action: str,
+    who: str,
+    *,
+    comment: str = "",
+    bank_dir: str | os.PathLike | None = None,
+    base: str | None = None,
+) -> Template:
+    """Submit, approve or reject one prompt (`weprompt.bank_review`), under the lock, on the file's
+    version; with `base`, refused when the prompt changed since the reviewer looked at it."""
+    who = _annotator(who)
+    with bank_lock(bank_dir):
+        coll = load_task_templates(task.name, bank_dir)
+        current = next((t for t in coll.templates if t.id == template_id), None)
+        if current is None:
+            raise EditError(f"no prompt with id {template_id} in {coll.path}: it was deleted")
+        if base is not None and fingerprint(current) != base:
+            by = current.metadata.extra.get("modified_by") or current.metadata.extra.get("reviewed_by") or "?"
+            raise ConflictError(
+                f"prompt '{current.name}' was changed by {by} since you opened it; look again"
+            )
+        check_action(current, action, who, comment)
+        stamp = _now()
+        apply_action(current, action, who, stamp, comment)
+        coll.save()
+        history.record(task.name, action, who, current, fingerprint(current), stamp, bank_dir)
+        return current
+
+
+def restore_template(
+    task: Task, template_id: str, who: str, *, bank_dir: str | os.PathLike | None = None
+) -> Template:
+    """Put a deleted prompt back (its last version, same id) as a draft, recorded in the history."""
+    who = _annotator(who)
+    with bank_lock(bank_dir):
+        coll = load_task_templates(task.name, bank_dir)
+        if any(t.id == template_id for t in coll.templates):
+            raise EditError(f"prompt {template_id} is in {coll.path} already: nothing to restore")
+        versions = history.entries(task.name, bank_dir, template_id)
+        if not versions:
+            raise EditError(f"no history of prompt {template_id} for '{task.name}': cannot restore it")
+        template = versions[-1].template()
+        if any(t.name == template.name for t in coll.templates):
+            template.name = f"{template.name}_恢复"
+        mark_draft(template)
+        coll.templates.append(template)
+        coll.save()
+        history.record(task.name, "restored", who, template, fingerprint(template), _now(), bank_dir)
+        return template

@@ -1,8 +1,8 @@
 """The prompt editor: its widgets, the draft they hold, and loading a template into them.
 
 The draft lives in session state under ED_KEYS. Streamlit forgets a widget's state when a run does
-not draw it (another view is open), so `keep_draft()` re-asserts these keys at the top of every run,
-and drafts of other tasks are parked in `drafts` when the annotator switches task.
+not draw it (another view is open), so `keep_draft()` re-asserts these keys at the top of every run;
+`components/draft_keeper.py` also keeps it on the server, across prompt and task switches and reloads.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import copy
 
 import streamlit as st
 
-from weprompt.bank_edit import new_template
+from weprompt.bank_edit import fingerprint, new_template
 from weprompt.catalog import Task
 from weprompt.templates import Template, TemplateMetadata
 
@@ -53,14 +53,17 @@ WIDGET_KEYS = (
     "ed_langs",
     "ed_ref",
 )
-ED_KEYS = (*WIDGET_KEYS, "ed_task", "ed_id", "ed_base", "ed_extra")
-# Also kept across views: which prompt the picker shows, and the preview's split / window.
-KEEP_KEYS = (*ED_KEYS, "pick", "preview_split", "preview_n", "preview_start")
+ED_KEYS = (*WIDGET_KEYS, "ed_task", "ed_id", "ed_base", "ed_extra", "ed_orig")
+# Also kept across views: the chosen category and task (Health draws no task picker), which prompt
+# the picker shows, and the preview's window; KEEP_PREFIXES for per-task widgets.
+KEEP_KEYS = (*ED_KEYS, "category", "task", "pick", "preview_n", "preview_start")
+KEEP_PREFIXES = ("preview_split:",)
 
 
 def keep_draft() -> None:
-    for k in KEEP_KEYS:
-        if k in st.session_state:
+    """Streamlit drops a widget's state on a run that does not draw it; re-assert what must survive."""
+    for k in list(st.session_state.keys()):
+        if k in KEEP_KEYS or str(k).startswith(KEEP_PREFIXES):
             st.session_state[k] = st.session_state[k]
 
 
@@ -90,6 +93,24 @@ def load(task: str, template: Template, base: str | None) -> None:
         ed_langs=[x for x in (m.languages or ["zh"]) if x in LANGUAGES] or ["zh"],
         ed_ref=template.reference or "",
     )
+    st.session_state.ed_orig = fingerprint(draft())
+
+
+def is_dirty() -> bool:
+    """The editor differs from the prompt as it was loaded (or from the blank new prompt)."""
+    return fingerprint(draft()) != st.session_state.get("ed_orig")
+
+
+def placeholder(task: Task) -> str:
+    """An example body in the task's own fields (not OCNLI's for every task)."""
+    names = [f for f in task.fields if f != task.label_field and f != "id" and not f.endswith("_id")]
+    if task.labels:
+        inputs, target = names[:2], "{{answer_choices[label_id]}}"
+    else:
+        *rest, last = names or ["…"]
+        inputs, target = rest[-2:], f"{{{{{last}}}}}"
+    shown = "\n".join(f"{{{{{f}}}}}" for f in inputs)
+    return f"{shown}\n……（问题）？ ||| {target}"
 
 
 def draft() -> Template:
@@ -110,19 +131,6 @@ def draft() -> Template:
     )
 
 
-def ensure_task(task: Task) -> None:
-    """Bind the editor to `task`: park the other task's draft, restore this one's or start fresh."""
-    current = st.session_state.get("ed_task")
-    if current == task.name:
-        return
-    drafts = st.session_state.setdefault("drafts", {})
-    if current:
-        drafts[current] = (draft(), st.session_state.ed_base, st.session_state.get("pick", "__new__"))
-    template, base, pick = drafts.pop(task.name, (fresh_template(task), None, "__new__"))
-    load(task.name, template, base)
-    st.session_state.pick = pick
-
-
 def insert(text: str) -> None:
     """Append a snippet to the body (a callback: the server cannot see the browser's cursor)."""
     st.session_state.ed_jinja = st.session_state.get("ed_jinja", "") + text
@@ -135,7 +143,7 @@ def editor_widgets(task: Task) -> None:
         "Template (Jinja; ` ||| ` separates the input from the target)",
         key="ed_jinja",
         height=180,
-        placeholder="“{{sentence1}}”和“{{sentence2}}”是什么关系？ ||| {{answer_choices[label_id]}}",
+        placeholder=placeholder(task),
     )
     st.text_input(
         "Answer choices (` ||| `-separated; may use Jinja; empty for generation)",

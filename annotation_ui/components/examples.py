@@ -11,6 +11,8 @@ from weprompt.catalog import Catalog, Task
 
 
 def split_selector(task: Task, key: str, label: str = "Split") -> str:
+    """A split picker; `key` names the task: a keyed select keeps its id when its options change, and
+    the browser then keeps showing the previous task's split sizes."""
     splits = list(task.splits)
     if st.session_state.get(key) not in splits:
         st.session_state[key] = task.eval_split if task.eval_split in splits else splits[0]
@@ -20,7 +22,7 @@ def split_selector(task: Task, key: str, label: str = "Split") -> str:
 
 def example_pager(catalog: Catalog, task: Task, data_dir: str | None) -> dict | None:
     """The browse view's data panel; returns the example shown one-at-a-time (None without data)."""
-    split = split_selector(task, "browse_split")
+    split = split_selector(task, f"browse_split:{task.name}")
     ds, error = state.split(catalog, task, split, data_dir)
     if error:
         st.error(f"No examples: {error}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from weprompt.annotation_ui.components.editor import insert
+from weprompt.annotation_ui.live import register_insert
 from weprompt.catalog import Task
 
 
@@ -22,24 +23,24 @@ def field_palette(task: Task, fields: set[str], example: dict | None) -> None:
             hint = task.fields.get(f, "added by the loader" if f == "label_id" else "")
             if example is not None and f in example:
                 hint += f" — e.g. {_sample(example[f])}"
-            st.button(
-                f"{{{{{f}}}}}", key=f"field_{f}", help=hint or None, on_click=insert, args=(f"{{{{{f}}}}}",)
-            )
-        st.button(
-            "` ||| `", key="ins_sep", help="separates input from target", on_click=insert, args=(" ||| ",)
-        )
+            _insert_button(f"{{{{{f}}}}}", f"field_{f}", hint or None, f"{{{{{f}}}}}")
+        _insert_button("` ||| `", "ins_sep", "separates input from target", " ||| ")
         if "label_id" in fields:
-            st.button(
+            _insert_button(
                 "target = label",
-                key="ins_target",
-                help="{{answer_choices[label_id]}}: the answer choice of the example's label",
-                on_click=insert,
-                args=("{{answer_choices[label_id]}}",),
+                "ins_target",
+                "{{answer_choices[label_id]}}: the answer choice of the example's label",
+                "{{answer_choices[label_id]}}",
             )
-        st.button(
+        _insert_button(
             "list choices",
-            key="ins_choices",
-            help="{{answer_choices | join('、')}}: the answer choices, listed in the prompt",
-            on_click=insert,
-            args=("{{answer_choices | join('、')}}",),
+            "ins_choices",
+            "{{answer_choices | join('、')}}: the answer choices, listed in the prompt",
+            "{{answer_choices | join('、')}}",
         )
+
+
+def _insert_button(label: str, key: str, hint: str | None, text: str) -> None:
+    """In the browser it inserts at the cursor (annotation_ui/live.py); the callback appends (no JS)."""
+    register_insert(key, text)
+    st.button(label, key=key, help=hint, on_click=insert, args=(text,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import streamlit as st
@@ -10,6 +11,14 @@ from jinja2.exceptions import SecurityError
 
 from weprompt.templates import MissingValueError, RenderLimitError, Template, render
 from weprompt.validate import Issue
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]~$])")
+
+
+def md(text: object) -> str:
+    """`text` shown literally in Streamlit Markdown: `__class__` stays `__class__`, not bold "class"."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
 
 _ERROR_NAMES = {
     UndefinedError: "undefined variable",
@@ -46,7 +55,7 @@ def render_examples(
             try:
                 r = render(template, ex, seed=index)
             except Exception as e:  # any error in the annotator's Jinja is shown, never raised
-                st.error(f"example {index}: {_why(e)}")
+                st.error(f"example {index}: {md(_why(e))}")
                 if isinstance(e, RenderLimitError):
                     break
                 continue
@@ -75,13 +84,19 @@ def render_examples(
             (right.warning if n > budget else right.caption)(note)
 
 
-def show_issues(issues: list[Issue], jinja: str) -> None:
-    """Errors then warnings, inline; a syntax error also shows the offending line of the body."""
+def show_issues(issues: list[Issue], jinja: str, example_names: list[str] | None = None) -> None:
+    """Errors then warnings, inline; a syntax error also shows the offending line of the body.
+
+    `example_names[i]` says which split and row the check's example `i` is ("train example 0"), so
+    it is not mistaken for the preview's rows (another split)."""
     lines = jinja.splitlines()
+    names = example_names or []
     for issue in sorted(issues, key=lambda i: i.severity != "error"):
         where = f" (line {issue.line})" if issue.line else ""
-        where += f" (example {issue.example})" if issue.example is not None else ""
-        text = f"**{issue.code}**{where}: {issue.message}"
+        if issue.example is not None:
+            i = issue.example
+            where += f" ({names[i]})" if i < len(names) else f" (check example {i})"
+        text = f"`{issue.code}`{where}: {md(issue.message)}"
         (st.error if issue.severity == "error" else st.warning)(text)
         if (
             issue.code == "syntax"

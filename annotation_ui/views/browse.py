@@ -28,9 +28,10 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
     if row is None:
         return
     names = {t.id: t.name for t in coll.templates}
-    if st.session_state.get("browse_prompt") not in names:
-        st.session_state.pop("browse_prompt", None)
-    chosen = st.selectbox("Prompt", list(names), format_func=lambda tid: names[tid], key="browse_prompt")
+    key = f"browse_prompt:{task.name}"  # one widget per task: see split_selector
+    if st.session_state.get(key) not in names:
+        st.session_state.pop(key, None)
+    chosen = st.selectbox("Prompt", list(names), format_func=lambda tid: names[tid], key=key)
     if chosen is None:  # only with no options, and there is at least one prompt
         return
     count_tokens, _ = state.token_counter(settings.tokenizer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from weprompt.annotation_ui import state
+from weprompt.annotation_ui.components.task_picker import go_to_task
 from weprompt.annotation_ui.settings import Settings
 from weprompt.bank import resolve_bank_dir
 from weprompt.bank_health import health, load_bank_tolerant, validation_issues
@@ -16,6 +17,40 @@ def _bank_version(bank_dir: str) -> tuple:
     """Changes whenever any template file changes: validation results are kept only for one version."""
     root = resolve_bank_dir(bank_dir) / "templates"
     return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in root.glob("*.yaml"))) if root.is_dir() else ()
+
+
+def _open_in_write(snap) -> None:
+    go_to_task(snap.catalog.task(st.session_state.health_goto))
+    st.session_state.view = "Write"
+
+
+def _jump(catalog_tasks: list[str], snap) -> None:
+    """From a row of the table to the task: fewest prompts first."""
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.selectbox("Go to a task (fewest prompts first)", catalog_tasks, key="health_goto")
+    c2.button("Open in Write", key="health_open", on_click=_open_in_write, args=(snap,))
+
+
+def _category_chart(cats: dict) -> None:
+    """Horizontal bars with the full category names (Vega-Lite's default label limit cut them)."""
+    values = [{"category": k, "prompts": v["prompts"]} for k, v in cats.items()]
+    st.vega_lite_chart(
+        {
+            "data": {"values": values},
+            "mark": {"type": "bar"},
+            "height": {"step": 24},  # one row per category, every name drawn
+            "encoding": {
+                "y": {
+                    "field": "category",
+                    "type": "nominal",
+                    "sort": "-x",
+                    "axis": {"labelLimit": 0, "labelOverlap": False, "title": None},
+                },
+                "x": {"field": "prompts", "type": "quantitative", "axis": {"format": "d", "tickMinStep": 1}},
+            },
+        },
+        width="stretch",
+    )
 
 
 def render(settings: Settings) -> None:
@@ -32,13 +67,7 @@ def render(settings: Settings) -> None:
 
     st.markdown("#### Prompts per category")
     cats = h["per_category"]
-    st.bar_chart(
-        {"category": list(cats), "prompts": [v["prompts"] for v in cats.values()]},
-        x="category",
-        y="prompts",
-        horizontal=True,
-        sort="-prompts",
-    )
+    _category_chart(cats)
     st.dataframe([{"category": k, **v} for k, v in cats.items()], hide_index=True)
     st.markdown("#### Prompts per task")
     st.dataframe(
@@ -52,6 +81,7 @@ def render(settings: Settings) -> None:
         ],
         hide_index=True,
     )
+    _jump(catalog_tasks=[t["task"] for t in sorted(h["per_task"], key=lambda t: t["prompts"])], snap=snap)
     with st.expander(f"Tasks below the target of {h['target']} ({len(h['below_target'])})"):
         st.dataframe(h["below_target"], hide_index=True)
     left, right = st.columns(2)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import streamlit as st
 
 from weprompt.annotation_ui import state
-from weprompt.annotation_ui.components import editor, preview
+from weprompt.annotation_ui.components import draft_keeper, editor, guidance, history_panel, preview
 from weprompt.annotation_ui.components.examples import split_selector
 from weprompt.annotation_ui.components.fields import field_palette
+from weprompt.annotation_ui.components.review_bar import review_bar
 from weprompt.annotation_ui.components.task_picker import task_card
+from weprompt.annotation_ui.drafts import Draft, DraftStore
 from weprompt.annotation_ui.settings import Settings
 from weprompt.bank_edit import (
+    ConflictError,
     InvalidTemplateError,
     check_template,
     clone_template,
@@ -27,7 +30,7 @@ from weprompt.catalog import Catalog, Task
 from weprompt.common.errors import UserError
 from weprompt.templates import TemplateCollection
 
-NEW = "__new__"
+NEW = draft_keeper.NEW
 
 
 def _flash(kind: str, text: str) -> None:
@@ -36,21 +39,28 @@ def _flash(kind: str, text: str) -> None:
 
 def _on_pick(task: Task, bank_dir: str) -> None:
     st.session_state.pop("confirm_delete", None)
+    st.session_state.pop("confirm_discard", None)
+    st.session_state.pop("conflict", None)
     pick = st.session_state.pick
     coll, error = state.collection(task.name, bank_dir)  # as on disk now, not as last drawn
-    t = next((t for t in coll.templates if t.id == pick), None) if coll else None
-    if t is None:
-        editor.load(task.name, editor.fresh_template(task), None)
-        st.session_state.pick = NEW
-        if pick != NEW:
-            _flash("error", error or "That prompt is gone from the file (deleted by someone else?).")
-        return
-    editor.load(task.name, t, fingerprint(t))
+    if not draft_keeper.open_prompt(task, coll, draft_keeper.store(bank_dir), pick):
+        _flash("error", error or "That prompt is gone from the file (deleted by someone else?).")
 
 
 def _on_reload(task: Task, bank_dir: str) -> None:
-    """Discard the draft and load the prompt as it is on disk now (after a conflict, say)."""
-    st.session_state.pick = st.session_state.ed_id
+    """Discard the draft and load the prompt as it is on disk now (after a conflict, say); with
+    unsaved changes, only after a confirmation."""
+    if editor.is_dirty() and not st.session_state.pop("confirm_discard", None):
+        st.session_state.confirm_discard = st.session_state.ed_id
+        return
+    st.session_state.pop("confirm_discard", None)
+    pid = st.session_state.ed_id
+    draft_keeper.forget(draft_keeper.store(bank_dir), task.name, pid)
+    if st.session_state.ed_base is None:  # a new prompt: back to a blank one
+        editor.load(task.name, editor.fresh_template(task), None)
+        st.session_state.pick = NEW
+        return
+    st.session_state.pick = pid
     _on_pick(task, bank_dir)
 
 
@@ -79,11 +89,20 @@ def _on_save(task: Task, settings: Settings, examples: list[dict], fields: set[s
     except InvalidTemplateError as e:
         _flash("error", str(e))
         return
-    except UserError as e:  # conflict, lock timeout, a file that no longer parses
+    except ConflictError as e:
+        _flash("error", f"Not saved: {e}")
+        st.session_state.conflict = template.id
+        return
+    except UserError as e:  # lock timeout, a file that no longer parses
         _flash("error", f"Not saved: {e}")
         return
+    st.session_state.pop("conflict", None)
+    draft_keeper.forget(draft_keeper.store(settings.bank_dir), task.name, template.id)
     editor.load(task.name, result.template, fingerprint(result.template))
     st.session_state.pick = result.template.id
+    if not result.changed:
+        _flash("info", f"'{result.template.name}' is as in the file already: nothing written.")
+        return
     verb = "Added" if result.created else "Updated"
     _flash(
         "success",
@@ -94,11 +113,14 @@ def _on_save(task: Task, settings: Settings, examples: list[dict], fields: set[s
 def _on_delete(task: Task, settings: Settings) -> None:
     target = st.session_state.pop("confirm_delete", None)
     try:
-        path = delete_template(task, target, bank_dir=settings.bank_dir, base=st.session_state.ed_base)
+        path = delete_template(
+            task, target, bank_dir=settings.bank_dir, base=st.session_state.ed_base, who=draft_keeper.who()
+        )
     except UserError as e:
         _flash("error", f"Not deleted: {e}")
         return
     name = st.session_state.ed_name
+    draft_keeper.forget(draft_keeper.store(settings.bank_dir), task.name, target or "")
     editor.load(task.name, editor.fresh_template(task), None)
     st.session_state.pick = NEW
     _flash("success", f"Deleted '{name}' from {path}.")
@@ -126,8 +148,8 @@ def _prompt_bar(task: Task, coll: TemplateCollection | None, load_error: str | N
         key="reload",
         on_click=_on_reload,
         args=(task, bank_dir),
-        disabled=not editing or load_error is not None,
-        help="discard the draft and load this prompt as it is in the file now",
+        disabled=not (editing or editor.is_dirty()) or load_error is not None,
+        help="discard your changes and load this prompt as it is in the file now (asks first)",
     )
     c3.button(
         "Clone", key="clone", on_click=_on_clone, args=(task, coll), help="copy this draft as a new prompt"
@@ -136,6 +158,44 @@ def _prompt_bar(task: Task, coll: TemplateCollection | None, load_error: str | N
         st.session_state.confirm_delete = st.session_state.ed_id
     if not templates and not load_error:
         st.info(f"No prompts yet for **{task.name}**: write the first one below.")
+
+
+def _confirm_discard(task: Task, settings: Settings) -> None:
+    if st.session_state.get("confirm_discard") != st.session_state.ed_id:
+        return
+    st.warning(f"Discard your unsaved changes to **{preview.md(st.session_state.ed_name or '(no name)')}**?")
+    c1, c2, _ = st.columns([1, 1, 4])
+    c1.button(
+        "Yes, discard", key="discard_yes", type="primary", on_click=_on_reload, args=(task, settings.bank_dir)
+    )
+    if c2.button("Keep editing", key="discard_no"):
+        st.session_state.pop("confirm_discard", None)
+        st.rerun()
+
+
+def _draft_bar(task: Task, drafts: DraftStore, dirty: bool) -> None:
+    """The unsaved marker, and the annotator's other drafts of the task, one click away.
+
+    Always one container, so the elements below keep their place: a marker inserted above the editor
+    would make the browser re-create the text area and take the focus from the annotator's typing."""
+    bar = st.container(key="draft_bar")
+    if dirty:
+        bar.markdown(
+            ":orange[**● Unsaved changes**] — kept as your draft on the server (it survives "
+            "reloads and switching prompts); save to put it in the bank.",
+        )
+    others = [
+        d for d in drafts.drafts(draft_keeper.who(), task.name) if d.prompt_id != st.session_state.ed_id
+    ]
+    if others:
+        with bar.expander(f"Your other unsaved drafts for {task.name} ({len(others)})"):
+            for d in others:
+                label = f"{'new: ' if d.is_new else ''}{d.name} · {d.saved_at}"
+                st.button(label, key=f"open_draft_{d.prompt_id}", on_click=_open_draft, args=(task, d))
+
+
+def _open_draft(task: Task, d: Draft) -> None:
+    draft_keeper.restore(d)
 
 
 def _confirm_delete(task: Task, settings: Settings) -> None:
@@ -150,8 +210,9 @@ def _confirm_delete(task: Task, settings: Settings) -> None:
 
 
 def render(catalog: Catalog, task: Task, settings: Settings) -> None:
-    editor.ensure_task(task)
     coll, load_error = state.collection(task.name, settings.bank_dir)
+    drafts = draft_keeper.store(settings.bank_dir)
+    draft_keeper.open_task(task, coll, drafts)
     st.subheader(f"Write · {task.name}")
     with st.expander(f"{task.description}  ·  {task.task_type}"):
         task_card(task, len(coll.templates) if coll else 0)
@@ -161,17 +222,23 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
             "parses, nothing can be saved for this task and the file is left exactly as it is."
         )
     _prompt_bar(task, coll, load_error, settings.bank_dir)
+    _draft_bar(task, drafts, draft_keeper.sync(drafts))
+    _confirm_discard(task, settings)
     _confirm_delete(task, settings)
+    history_panel.conflict_view(task, coll, settings.bank_dir)
     if flash := st.session_state.pop("flash", None):
         getattr(st, flash[0])(flash[1])
 
-    examples, fields, data_error = state.check_examples(catalog, task, settings.data_dir)
+    examples, fields, example_names, data_error = state.check_examples(catalog, task, settings.data_dir)
     count_tokens, tok_error = state.token_counter(settings.tokenizer)
     if tok_error:
         st.warning(tok_error)
 
     left, right = st.columns([1, 1], gap="large")
     with left:
+        guidance.show(
+            catalog, task, [t for t in (coll.templates if coll else []) if t.id != st.session_state.ed_id]
+        )
         editor.editor_widgets(task)
         field_palette(task, fields or set(task.fields), examples[0] if examples else None)
     draft = editor.draft()
@@ -191,14 +258,16 @@ def render(catalog: Catalog, task: Task, settings: Settings) -> None:
         st.success(
             f"No problems on {len(examples)} real examples (the first {state.CHECK_PER_SPLIT} of every split)."
         )
-    preview.show_issues(issues, draft.jinja)
+    preview.show_issues(issues, draft.jinja, example_names)
     _save_bar(task, settings, issues, examples, fields, count_tokens, load_error, empty)
+    review_bar(task, coll, settings.bank_dir)
+    history_panel.show(task, coll, settings.bank_dir)
 
 
 def _preview(catalog, task, settings, draft, count_tokens, data_error) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
-        split = split_selector(task, "preview_split", "Preview on split")
+        split = split_selector(task, f"preview_split:{task.name}", "Preview on split")
     st.session_state.setdefault("preview_n", 3)  # state, not `value=`: the key is kept across views
     n = c2.number_input("Examples", 1, 10, key="preview_n")
     start = c3.number_input("From #", 0, key="preview_start")
@@ -229,6 +298,8 @@ def _save_bar(task, settings, issues, examples, fields, count_tokens, load_error
         why.append(f"{len(errors(issues))} error(s) above")
     if not st.session_state.get("annotator", "").strip():
         why.append("no annotator name")
+    if st.session_state.ed_base and not editor.is_dirty():
+        why = ["nothing changed since it was loaded"]
     label = "Save changes" if st.session_state.ed_base else "Save new prompt"
     st.button(
         label,

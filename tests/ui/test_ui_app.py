@@ -187,6 +187,8 @@ def test_two_annotators_editing_one_prompt_conflict(monkeypatch, bank):
     assert "是哪种关系" in load_task_templates("ocnli", bank).by_id(SEED[0].id).jinja
     assert b.text_area(key="ed_jinja").value.count("有何关系") == 1  # b's draft is kept
     b.button(key="reload").click().run()  # b takes a's version and can edit on top of it
+    assert "Discard your unsaved changes" in texts(b.warning)
+    b.button(key="discard_yes").click().run()
     assert "是哪种关系" in b.text_area(key="ed_jinja").value
     type_template(b, b.text_area(key="ed_jinja").value.replace("？ |||", "？请回答。 |||"))
     b.button(key="save").click().run()

@@ -16,6 +16,7 @@ same thing wherever the config is used from.
 | corpus    | `corpus_dir`                               | `WEPROMPT_CORPUS_DIR` | `../shared/corpus`           |
 | bank      | `--bank-dir`                               | `WEPROMPT_BANK_DIR`   | the bank shipped in the package (`weprompt/prompt_bank`) |
 | tokenizer | `--tokenizer`                              | `WEPROMPT_TOKENIZER`  | none (lengths in characters) |
+| eval results | `--eval-dir` (GUI's quality signal)      | `WEPROMPT_EVAL_DIR`   | `runs/eval`                  |
 | runs      | `run_dir`, `work_dir`, `--out`             | (none)                | as the config says, e.g. `runs/...` |
 
 The defaults `../shared/data` and `../shared/corpus` assume the documented layout (the checkout with
@@ -32,6 +33,8 @@ DATA_ENV = "WEPROMPT_DATA_DIR"
 CORPUS_ENV = "WEPROMPT_CORPUS_DIR"
 BANK_ENV = "WEPROMPT_BANK_DIR"
 TOKENIZER_ENV = "WEPROMPT_TOKENIZER"
+EVAL_ENV = "WEPROMPT_EVAL_DIR"
+EVAL_DEFAULT = Path("runs", "eval")  # where `weprompt eval` writes its results by default
 
 # The bank ships inside the package (package data); this is its location in a checkout and in a wheel.
 PACKAGE_BANK_DIR = Path(str(resources.files("weprompt").joinpath("prompt_bank")))
@@ -80,6 +83,12 @@ def bank_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 def tokenizer_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     return resolve(explicit, TOKENIZER_ENV, None)[0]
+
+
+def eval_dir(explicit: str | os.PathLike | None = None) -> Path:
+    path, _ = resolve(explicit, EVAL_ENV, EVAL_DEFAULT)
+    assert path is not None
+    return path
 
 
 def run_dir(path: str | os.PathLike) -> Path:
