@@ -7,9 +7,10 @@ import logging
 from weprompt.common.logs import ROOT_LOGGER, setup_logging
 
 
-def test_setup_is_idempotent_and_covers_every_layer(capsys):
+def test_setup_is_idempotent_and_covers_every_layer(capsys, monkeypatch):
     logger = logging.getLogger(ROOT_LOGGER)
-    before = list(logger.handlers)
+    monkeypatch.setattr(logger, "handlers", [])  # an earlier in-process `weprompt` call may have set one up
+    before: list[logging.Handler] = []
     try:
         setup_logging(logging.INFO)
         setup_logging(logging.DEBUG)
