@@ -228,6 +228,10 @@ DESCRIPTIONS = {
     "standard, about 28 % positive). Corrected here (the shared catalog swaps the A/B descriptions).",
     "sohu_sts_b_ss": "Sohu 2021 text matching, track B, short-short pairs (same event or not; the strict "
     "standard, about 13 % positive). Corrected here (the shared catalog swaps the A/B descriptions).",
+    "fin_nl": "FinNL (BBT-FinCUGE): multi-label classification of financial news into 16 categories (中国, 外国, "
+    "公司, 行业, 大盘, 经济, 政策, 政治, 国际, 新冠, 期货, 债券, 能源, 房地产, 外汇, 虚拟货币); 42 rows (41 train, "
+    "1 validation) also carry a stray annotation label (e.g. 'zc', '正常'), kept as in the source. Corrected here "
+    "(the shared catalog says 15 categories).",
 }
 # Data fields the shared catalog leaves undescribed: (field, meaning), inserted after `id`.
 _ACLUE_SUBJECT = ("subject", "ACLUE sub-task (Chinese name)")
