@@ -12,18 +12,10 @@ from weprompt.data import label_key, split_file
 
 # The 57 tasks of the second data release: in the catalog, prompts still to be written (a later issue).
 # A task may leave this set by getting a template file; no other task may be without one.
-TASKS_AWAITING_PROMPTS = frozenset(
-    """ccpm aclue_poetry_context aclue_couplet aclue_poetry_sentiment aclue_named_entity
-    aclue_sentence_segmentation aclue_polysemy aclue_tongjiazi aclue_knowledge aclue_reading
-    classical_to_modern modern_to_classical couplet cc_riddle xcopa_zh gaokao_bench_politics
-    gaokao_bench_math_mcq tal_scq5k_zh nlpcc2016_kbqa kgclue sighan_csc wmt_news_zh2en literature_ner
-    literature_re chip_cdee cmedqa_ner cehr_ner fin_re fin_ese cmed_tc cmed_ic cmdd_symptom weibo_rumor
-    fin_nl fin_fe fin_nsp toxicn swsr_sexism cdconv fin_na lawbench_proofreading lawbench_dispute_focus
-    lawbench_marital_disputes lawbench_issue_topic lawbench_reading lawbench_ner
-    lawbench_opinion_summarization lawbench_argument_mining lawbench_event_detection
-    lawbench_trigger_words lawbench_article_prediction lawbench_charge_prediction lawbench_crime_amount
-    lawbench_consultation wsc_zh cmedqa_qa_match vcsum_segment""".split()
-)
+# The 57 tasks of the second data release got their prompts in bank v2; a task added to the data later
+# waits here (by name) until its prompts are written.
+TASKS_AWAITING_PROMPTS: frozenset[str] = frozenset()
+MIN_PROMPTS_PER_TASK = 16  # bank v2's gate (issue 19): no task under 16 prompts
 
 
 def test_catalog_shape():
@@ -58,8 +50,23 @@ def test_catalog_shape():
         "dureader_checklist",
         "dureader_yesno",
     }
-    assert len(TASKS_AWAITING_PROMPTS) == 57 and TASKS_AWAITING_PROMPTS <= set(cat.tasks)
+    assert TASKS_AWAITING_PROMPTS <= set(cat.tasks)
     assert not TASKS_AWAITING_PROMPTS & {t.name for t in cat.eval_tasks()}
+
+
+def test_every_task_has_enough_prompts():
+    from weprompt.bank import load_bank
+
+    catalog, bank = load_bank()
+    short = {
+        t: len(bank[t].templates) if t in bank else 0
+        for t in catalog.tasks
+        if t not in TASKS_AWAITING_PROMPTS
+        and (t not in bank or len(bank[t].templates) < MIN_PROMPTS_PER_TASK)
+    }
+    assert not short, f"tasks under {MIN_PROMPTS_PER_TASK} prompts: {short}"
+    assert len(catalog.tasks) >= 162 and len(catalog.categories) == 14
+    assert sum(len(c.templates) for c in bank.values()) >= 2600
 
 
 def _family(cat, name):
@@ -215,8 +222,14 @@ def test_tasks_without_prompts_are_excluded_with_a_reason(tmp_path, synth_data):
     from weprompt.splits import build_split
 
     catalog, bank = load_bank()
+    assert set(tasks_without_prompts(bank)) <= TASKS_AWAITING_PROMPTS, "a task lost its template file"
+    # Two tasks as they were before their prompts were written: no template file (what load_bank gives).
+    from weprompt.templates import TemplateCollection
+
+    for name in ("aclue_couplet", "fin_re"):
+        bank[name] = TemplateCollection(name, [], tmp_path / "no_bank" / "templates" / f"{name}.yaml")
     pending = tasks_without_prompts(bank)
-    assert set(pending) <= TASKS_AWAITING_PROMPTS, "a task lost its template file"
+    assert set(pending) == {"aclue_couplet", "fin_re"}
     for mode in ("weak", "all"):
         split = build_split(catalog, bank, ["ocnli"], mode)
         for name in pending:
