@@ -25,13 +25,13 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pretrain.atomic import atomic_write_text
 from pretrain.config import dump_config
 from pretrain.corpus.config import CorpusConfig, CorpusConfigError
+from pretrain.corpus.layout import Layout
 from pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
 from pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
 
@@ -39,32 +39,19 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 
 
-@dataclass
-class Layout:
-    """Every path the pipeline writes, under one work dir."""
-
-    root: Path
-
-    def __getattr__(self, name: str) -> Path:  # layout.filtered -> root/filtered, etc.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self.root / name
-
-    @property
-    def sigs(self) -> Path:
-        return self.root / "dedup" / "sigs"
-
-
 class CorpusPipeline:
     def __init__(self, cfg: CorpusConfig, verbose: bool = False):
         self.cfg = cfg
         self.verbose = verbose
         self.corpus_dir = cfg.resolved_corpus_dir()
-        self.work = Layout(cfg.resolved_work_dir())
+        self.work = Layout.under(cfg.resolved_work_dir())
         self.sources = list_sources(self.corpus_dir)
         check_corpus_files(self.corpus_dir)
         self.drop_sources = self._check_sources()
         self.stages = self._stages()
+        for stage in self.stages:  # a stage naming an output the layout lacks is a bug: fail at once
+            for name in stage.outputs:
+                self.work.path(name)
 
     # -- checks before any work ----------------------------------------------------------------------
 
@@ -241,7 +228,7 @@ class CorpusPipeline:
 
     def _invalidate(self, stage: Stage) -> None:
         for name in stage.outputs:
-            shutil.rmtree(self.work.root / name, ignore_errors=True)
+            shutil.rmtree(self.work.path(name), ignore_errors=True)
         shutil.rmtree(self.work.logs / stage.name, ignore_errors=True)
         for step_dir in self._stage_step_names(stage):
             shutil.rmtree(self.work.stats / step_dir, ignore_errors=True)
