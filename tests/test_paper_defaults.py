@@ -61,7 +61,7 @@ def test_corpus_pipeline_builds_its_steps_from_the_defaults(tmp_path):
     cfg.balance.targets = {"news": 1.0}
     cfg.decontam.data_dir = str(tmp_path)
     stages = {s.name: s for s in CorpusPipeline(cfg).stages}
-    (finder,) = stages["dedup_find"].build()
+    (finder,) = stages["dedup_pairs"].build()
     assert finder.hamming == 8
     decontam = next(s for s in stages["final"].build() if type(s).__name__ == "DecontamFilter")
     assert (decontam.n_small, decontam.min_small_hits, decontam.n_large, decontam.min_large_hits) == (

@@ -84,6 +84,9 @@ class DedupConfig:
     )
     hamming: int = 8  # max Hamming distance between 64-bit SimHashes (P 0.995 / R 0.89 on the eval set)
     min_chars: int = 40  # shorter normalized texts get no SimHash (too few shingles to mean anything)
+    # The candidate-pair stage splits each of the hamming+1 bands into this many parts by band value:
+    # bands x bucket_parts units of work shared by its tasks. The result does not depend on it.
+    bucket_parts: int = 16
 
 
 @dataclass

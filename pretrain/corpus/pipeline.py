@@ -4,8 +4,9 @@ Stages (parallel ones run `cfg.tasks` tasks on `cfg.workers` processes; the othe
 
     filter          read -> lang_id -> rule_* filters             -> filtered/   (+ rejected/)
     quality_train   labelled set + fastText + held-out P/R        -> quality/
-    score           quality -> dedup_signatures                   -> scored/     (+ dedup/sigs/)
-    dedup_find      exact md5 groups + SimHash clusters           -> dedup/drop.npz
+    score           quality -> dedup_signatures                   -> scored/     (+ dedup/sigs, buckets)
+    dedup_pairs     near-dup candidate pairs per bucket part      -> dedup/pairs/
+    dedup_clusters  exact md5 groups + union-find over the pairs  -> dedup/drop.npz
     decontam_index  17/34-gram index of the evaluation data       -> decontam/
     final           dedup -> decontam                             -> clean/      (the cleaned corpus)
     tokenizer       SentencePiece on a target-weighted sample     -> tokenizer/
@@ -116,15 +117,22 @@ class CorpusPipeline:
                 steps.append(
                     QualityFilter(str(w.quality / MODEL_FILE), q.threshold, q.rule, q.max_chars, stats)
                 )
+            d = c.dedup
             steps.append(
-                DedupSignatures(str(w.sigs), c.dedup.shingle, c.dedup.min_chars, c.dedup.near, stats)
+                DedupSignatures(str(w.sigs), d.shingle, d.min_chars, d.near, stats, str(w.buckets), d.hamming)
             )
             return [*steps, jsonl_writer(w.scored)]
 
-        def dedup_find_steps():
-            from pretrain.corpus.dedup import DedupFinder
+        def dedup_pairs_steps():
+            from pretrain.corpus.neardup import NearDupPairs
 
-            return [DedupFinder(str(w.sigs), str(w.dedup), c.dedup.hamming, c.dedup.exact, c.dedup.near)]
+            return [NearDupPairs(str(w.buckets), str(w.pairs), c.dedup.hamming, c.dedup.bucket_parts)]
+
+        def dedup_clusters_steps():
+            from pretrain.corpus.neardup import NearDupClusters
+
+            d = c.dedup
+            return [NearDupClusters(str(w.sigs), str(w.pairs), str(w.dedup), d.exact, d.near)]
 
         def decontam_index_steps():
             from pretrain.corpus.decontam import DecontamIndexStep
@@ -184,9 +192,12 @@ class CorpusPipeline:
                 score_steps,
                 True,
             ),
-            Stage("dedup_find", ("score",), ("dedup",), (), dedup_find_steps, False),
+            Stage("dedup_pairs", ("score",), ("dedup",), ("pairs",), dedup_pairs_steps, True),
+            Stage("dedup_clusters", ("score", "dedup_pairs"), ("dedup",), (), dedup_clusters_steps, False),
             Stage("decontam_index", (), ("decontam",), ("decontam",), decontam_index_steps, False),
-            Stage("final", ("dedup_find", "decontam_index"), ("decontam",), ("clean",), final_steps, True),
+            Stage(
+                "final", ("dedup_clusters", "decontam_index"), ("decontam",), ("clean",), final_steps, True
+            ),
             Stage(
                 "tokenizer",
                 ("final",),
@@ -203,6 +214,8 @@ class CorpusPipeline:
             skip.add("decontam_index")
         if not c.quality.enabled:
             skip.add("quality_train")
+        if not c.dedup.near:
+            skip.add("dedup_pairs")
         return [s for s in stages if s.name not in skip]
 
     def data_dir(self) -> Path:
