@@ -133,6 +133,45 @@ class ShardsConfig:
 
 
 @dataclass
+class SlurmConfig:
+    """sbatch settings of every stage (one job array a stage, `tasks` array tasks, `workers` at once)."""
+
+    partition: str = ""  # required with kind: slurm
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    qos: str = "normal"
+    # Shell line run before the task, e.g. "source /path/venv/bin/activate" (the package must import there).
+    env_command: str = ""
+    job_name_prefix: str = "corpus"
+    sbatch_args: dict[str, str] = field(default_factory=dict)  # extra #SBATCH --key=value lines
+
+
+@dataclass
+class RayConfig:
+    # "" = start a local Ray on this machine (ray.init with num_cpus); "auto" or "ray://host:port" = join
+    # a running cluster. Ray is never started when one is already initialised in this process.
+    address: str = ""
+    num_cpus: int = 0  # for a local Ray: CPUs it may use (0 = `workers`)
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2.0
+
+
+@dataclass
+class ExecutorConfig:
+    """Where the stages run; the stages, their order and their outputs are the same for every kind.
+
+    local: LocalPipelineExecutor, `workers` processes. ray: RayPipelineExecutor, each stage `depends=`
+    on the one before. slurm: SlurmPipelineExecutor, one sbatch job array a stage chained with
+    `depends=` (afterok), submitted at once; `weprompt corpus summary` reads the results afterwards.
+    """
+
+    kind: Literal["local", "ray", "slurm"] = "local"
+    ray: RayConfig = field(default_factory=RayConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+@dataclass
 class CorpusConfig:
     corpus_dir: str = ""  # default: $WEPROMPT_CORPUS_DIR, else ../shared/corpus beside the repo
     work_dir: str = "runs/corpus"
@@ -148,6 +187,7 @@ class CorpusConfig:
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     shards: ShardsConfig = field(default_factory=ShardsConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def resolved_corpus_dir(self) -> Path:
         return _resolve_dir(self.corpus_dir, "WEPROMPT_CORPUS_DIR", "corpus", "corpus_dir")

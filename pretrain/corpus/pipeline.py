@@ -15,8 +15,8 @@ Stages (parallel ones run `cfg.tasks` tasks on `cfg.workers` processes; the othe
 
 Reruns skip finished work: datatrove skips completed tasks, and each stage records a fingerprint of
 the config it depends on (chained through its inputs); a changed fingerprint clears that stage and
-everything after it. On a cluster the same stage list runs under SlurmPipelineExecutor or
-RayPipelineExecutor (`make_executor` is the one place to switch).
+everything after it. The `executor:` block picks LocalPipelineExecutor, RayPipelineExecutor or
+SlurmPipelineExecutor for the same stage list (pretrain/corpus/executors.py).
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ class CorpusPipeline:
             raise CorpusConfigError("decontam.n_large must be >= decontam.n_small")
         if c.tasks < 1 or c.workers < 1:
             raise CorpusConfigError("tasks and workers must be >= 1")
+        from pretrain.corpus.executors import check_executor
+
+        check_executor(c)
         return sorted(set(self.sources) - set(self.cfg.balance.targets))
 
     # -- stage definitions ---------------------------------------------------------------------------
@@ -249,17 +252,11 @@ class CorpusPipeline:
     def _stage_step_names(self, stage: Stage) -> list[str]:
         return [s.name for s in stage.build() if hasattr(s, "save_counts")]
 
-    def make_executor(self, stage: Stage):
-        from datatrove.executor import LocalPipelineExecutor
+    def make_executor(self, stage: Stage, depends=None):
+        from pretrain.corpus.executors import make_executor
 
         tasks = self.cfg.tasks if stage.parallel else 1
-        return LocalPipelineExecutor(
-            pipeline=stage.build(),
-            tasks=tasks,
-            workers=min(self.cfg.workers, tasks),
-            logging_dir=str(self.work.logs / stage.name),
-            start_method="fork",  # inherits quiet_datatrove's logger patch; no threads are alive here
-        )
+        return make_executor(self.cfg, stage.build(), tasks, self.work.logs / stage.name, stage.name, depends)
 
     @contextlib.contextmanager
     def _lock(self):
@@ -295,6 +292,7 @@ class CorpusPipeline:
         dump_config(self.cfg, self.work.root / "config.yaml")
         prints: dict[str, str] = {}
         timings: dict[str, float | str] = {}
+        previous = None  # the executor of the stage before: the next one `depends=` on it
         with quiet_datatrove(self.verbose):
             for stage in self.stages:
                 upstream = ",".join(prints.get(d, "-") for d in stage.depends_on)
@@ -305,28 +303,42 @@ class CorpusPipeline:
                     self._invalidate(stage)
                 if only and stage.name not in only:
                     continue
-                done = (
-                    fp_file.is_file()
-                    and (self.work.logs / stage.name / "completions").is_dir()
-                    and len(list((self.work.logs / stage.name / "completions").iterdir()))
-                    == (self.cfg.tasks if stage.parallel else 1)
-                )
-                if done:
+                if self._finished(stage, fp_file):
                     timings[stage.name] = "skipped"
                     if progress:
                         progress(stage.name, "skipped (finished earlier)")
                     continue
-                if progress:
-                    progress(stage.name, "running")
                 atomic_write_text(fp_file, fp + "\n")
-                t0 = time.perf_counter()
-                self.make_executor(stage).run()
-                timings[stage.name] = round(time.perf_counter() - t0, 2)
-                atomic_write_text(self.work.logs / stage.name / "SECONDS", f"{timings[stage.name]}\n")
-                if progress:
-                    progress(stage.name, f"done in {timings[stage.name]} s")
+                previous = self._launch(stage, previous, timings, progress)
+            if self.cfg.executor.kind == "slurm":
+                if previous is not None:
+                    previous.run()  # submits every chained stage, each `afterok` the one before
+                return timings
         self.write_summary()
         return timings
+
+    def _finished(self, stage: Stage, fp_file: Path) -> bool:
+        done = self.work.logs / stage.name / "completions"
+        want = self.cfg.tasks if stage.parallel else 1
+        return fp_file.is_file() and done.is_dir() and len(list(done.iterdir())) == want
+
+    def _launch(self, stage: Stage, previous, timings: dict, progress: Callable[[str, str], None] | None):
+        """Run one stage (local, ray) or chain it for submission (slurm); returns its executor."""
+        executor = self.make_executor(stage, depends=previous if self.cfg.executor.kind != "local" else None)
+        if self.cfg.executor.kind == "slurm":
+            timings[stage.name] = "submitted"
+            if progress:
+                progress(stage.name, "submitted")
+            return executor
+        if progress:
+            progress(stage.name, "running")
+        t0 = time.perf_counter()
+        executor.run()
+        timings[stage.name] = round(time.perf_counter() - t0, 2)
+        atomic_write_text(self.work.logs / stage.name / "SECONDS", f"{timings[stage.name]}\n")
+        if progress:
+            progress(stage.name, f"done in {timings[stage.name]} s")
+        return executor
 
     # -- summary -------------------------------------------------------------------------------------
 
