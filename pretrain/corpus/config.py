@@ -87,6 +87,14 @@ class DedupConfig:
     # The candidate-pair stage splits each of the hamming+1 bands into this many parts by band value:
     # bands x bucket_parts units of work shared by its tasks. The result does not depend on it.
     bucket_parts: int = 16
+    # Near-dup method: "simhash" (ours, staged: pretrain/corpus/neardup.py) or "minhash" (datatrove's
+    # MinHash dedup stages on character shingles: pretrain/corpus/minhash.py). P/R/F1 of both on the
+    # labelled set: docs/corpus.md. The minhash_* keys apply to method: minhash only.
+    method: Literal["simhash", "minhash"] = "simhash"
+    minhash_ngram: int = 5  # characters per shingle
+    minhash_buckets: int = 14  # bands; Jaccard threshold about (1/buckets)^(1/hashes_per_bucket)
+    minhash_hashes_per_bucket: int = 8
+    minhash_seed: int = 1
 
 
 @dataclass

@@ -126,10 +126,30 @@ class NearDupClusters(PipelineStep):
     name = "neardup_clusters"
     type = "WePrompt"
 
-    def __init__(self, sig_dir: str, pairs_dir: str, out_dir: str, exact: bool, near: bool):
+    def __init__(
+        self,
+        sig_dir: str,
+        pairs_dir: str,
+        out_dir: str,
+        exact: bool,
+        near: bool,
+        minhash_dirs: tuple[str, str] | None = None,
+    ):
         super().__init__()
         self.sig_dir, self.pairs_dir, self.out_dir = sig_dir, pairs_dir, out_dir
         self.exact, self.near = exact, near
+        self.minhash_dirs = minhash_dirs  # (datatrove bucket output, orders): method minhash
+
+    def load_pairs(self, n_docs: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Near-duplicate edges, and for MinHash "every document may pair" (its signatures decide)."""
+        if not self.near:
+            return EMPTY_PAIRS, None
+        if self.minhash_dirs:
+            from pretrain.corpus.minhash import minhash_edges
+
+            return minhash_edges(*self.minhash_dirs), np.ones(n_docs, dtype=bool)
+        files = sorted(Path(self.pairs_dir).glob("*.npy"))
+        return np.concatenate([EMPTY_PAIRS, *(np.load(f) for f in files)]), None
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -140,9 +160,9 @@ class NearDupClusters(PipelineStep):
             k: np.concatenate([z[k] for z in sigs]) if sigs else np.zeros(0, dt)
             for k, dt in (("order", np.int64), ("md5", "S16"), ("has_simhash", bool))
         }
-        pair_files = sorted(Path(self.pairs_dir).glob("*.npy")) if self.near else []
-        pairs = np.concatenate([EMPTY_PAIRS, *(np.load(f) for f in pair_files)])
-        res = decide_drops(cat["order"], cat["md5"], cat["has_simhash"], pairs, self.exact, self.near)
+        pairs, may_pair = self.load_pairs(len(cat["order"]))
+        has = cat["has_simhash"] if may_pair is None else may_pair
+        res = decide_drops(cat["order"], cat["md5"], has, pairs, self.exact, self.near)
         drop = res["reason"] > 0
         with atomic_open(Path(self.out_dir) / DROP_FILE, "wb") as f:
             np.savez(f, order=res["order"][drop], reason=res["reason"][drop])

@@ -5,7 +5,9 @@ Stages (parallel ones run `cfg.tasks` tasks on `cfg.workers` processes; the othe
     filter          read -> lang_id -> rule_* filters             -> filtered/   (+ rejected/)
     quality_train   labelled set + fastText + held-out P/R        -> quality/
     score           quality -> dedup_signatures                   -> scored/     (+ dedup/sigs, buckets)
-    dedup_pairs     near-dup candidate pairs per bucket part      -> dedup/pairs/
+    dedup_pairs     SimHash candidate pairs per bucket part       -> dedup/pairs/
+    minhash_sigs    (method minhash) datatrove MinHash signatures -> dedup/minhash/sigs, orders
+    minhash_buckets (method minhash) datatrove buckets, 1 task each -> dedup/minhash/buckets/*.dups
     dedup_clusters  exact md5 groups + union-find over the pairs  -> dedup/drop.npz
     decontam_index  17/34-gram index of the evaluation data       -> decontam/
     final           dedup -> decontam                             -> clean/      (the cleaned corpus)
@@ -131,11 +133,29 @@ class CorpusPipeline:
 
             return [NearDupPairs(str(w.buckets), str(w.pairs), c.dedup.hamming, c.dedup.bucket_parts)]
 
+        def minhash_sigs_steps():
+            from pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
+
+            m = w.minhash
+            sig = ZhMinhashSignature(
+                str(m / "sigs"), minhash_config(c.dedup), c.dedup.min_chars, str(m / "orders")
+            )
+            return [jsonl_reader(w.scored), sig]
+
+        def minhash_buckets_steps():
+            from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
+
+            from pretrain.corpus.minhash import minhash_config
+
+            m = w.minhash
+            return [MinhashDedupBuckets(str(m / "sigs"), str(m / "buckets"), config=minhash_config(c.dedup))]
+
         def dedup_clusters_steps():
             from pretrain.corpus.neardup import NearDupClusters
 
-            d = c.dedup
-            return [NearDupClusters(str(w.sigs), str(w.pairs), str(w.dedup), d.exact, d.near)]
+            d, m = c.dedup, w.minhash
+            mh = (str(m / "buckets"), str(m / "orders")) if d.method == "minhash" else None
+            return [NearDupClusters(str(w.sigs), str(w.pairs), str(w.dedup), d.exact, d.near, mh)]
 
         def decontam_index_steps():
             from pretrain.corpus.decontam import DecontamIndexStep
@@ -196,7 +216,24 @@ class CorpusPipeline:
                 True,
             ),
             Stage("dedup_pairs", ("score",), ("dedup",), ("pairs",), dedup_pairs_steps, True),
-            Stage("dedup_clusters", ("score", "dedup_pairs"), ("dedup",), (), dedup_clusters_steps, False),
+            Stage("minhash_sigs", ("score",), ("dedup",), ("minhash",), minhash_sigs_steps, True),
+            Stage(
+                "minhash_buckets",
+                ("minhash_sigs",),
+                ("dedup",),
+                (),
+                minhash_buckets_steps,
+                True,
+                tasks=c.dedup.minhash_buckets,
+            ),
+            Stage(
+                "dedup_clusters",
+                ("score", "dedup_pairs", "minhash_buckets"),
+                ("dedup",),
+                (),
+                dedup_clusters_steps,
+                False,
+            ),
             Stage("decontam_index", (), ("decontam",), ("decontam",), decontam_index_steps, False),
             Stage(
                 "final", ("dedup_clusters", "decontam_index"), ("decontam",), ("clean",), final_steps, True
@@ -217,8 +254,10 @@ class CorpusPipeline:
             skip.add("decontam_index")
         if not c.quality.enabled:
             skip.add("quality_train")
-        if not c.dedup.near:
+        if not c.dedup.near or c.dedup.method != "simhash":
             skip.add("dedup_pairs")
+        if not c.dedup.near or c.dedup.method != "minhash":
+            skip |= {"minhash_sigs", "minhash_buckets"}
         return [s for s in stages if s.name not in skip]
 
     def data_dir(self) -> Path:
@@ -255,7 +294,7 @@ class CorpusPipeline:
     def make_executor(self, stage: Stage, depends=None):
         from pretrain.corpus.executors import make_executor
 
-        tasks = self.cfg.tasks if stage.parallel else 1
+        tasks = self.stage_tasks(stage)
         return make_executor(self.cfg, stage.build(), tasks, self.work.logs / stage.name, stage.name, depends)
 
     @contextlib.contextmanager
@@ -317,9 +356,12 @@ class CorpusPipeline:
         self.write_summary()
         return timings
 
+    def stage_tasks(self, stage: Stage) -> int:
+        return stage.tasks or (self.cfg.tasks if stage.parallel else 1)
+
     def _finished(self, stage: Stage, fp_file: Path) -> bool:
         done = self.work.logs / stage.name / "completions"
-        want = self.cfg.tasks if stage.parallel else 1
+        want = self.stage_tasks(stage)
         return fp_file.is_file() and done.is_dir() and len(list(done.iterdir())) == want
 
     def _launch(self, stage: Stage, previous, timings: dict, progress: Callable[[str, str], None] | None):

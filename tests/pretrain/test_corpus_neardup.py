@@ -112,3 +112,37 @@ def test_identical_simhashes_are_linked_to_the_first():
     order = np.array([10, 3, 8, 1], dtype=np.int64)
     got = {tuple(p) for p in unit_pairs(sims, order, 8, 0xFF, 1, links=True).tolist()}
     assert got == {(1, 10), (1, 3), (1, 8)}  # 5 and 7: same band (bits 8-15), one bit apart
+
+
+def minhash_drops(docs: list[Document], root, tasks: int) -> dict[int, int]:
+    """datatrove's MinHash signatures (per task) and buckets (one task a bucket), our union-find."""
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
+
+    from pretrain.corpus.config import DedupConfig
+    from pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
+
+    cfg = minhash_config(DedupConfig())
+    sigs, mh = root / "sigs", root / "minhash"
+    for rank in range(tasks):
+        mine = docs[rank::tasks]
+        list(DedupSignatures(str(sigs), 4, 40, near=False).run(iter(mine), rank=rank, world_size=tasks))
+        step = ZhMinhashSignature(str(mh / "sigs"), cfg, 40, str(mh / "orders"))
+        list(step.run(iter(mine), rank, tasks))
+    for bucket in range(cfg.num_buckets):
+        MinhashDedupBuckets(str(mh / "sigs"), str(mh / "buckets"), config=cfg).run(
+            None, bucket, cfg.num_buckets
+        )
+    dirs = (str(mh / "buckets"), str(mh / "orders"))
+    list(NearDupClusters(str(sigs), "", str(root), True, True, minhash_dirs=dirs).run(None))
+    z = np.load(root / DROP_FILE)
+    return dict(zip(z["order"].tolist(), z["reason"].tolist(), strict=True))
+
+
+def test_minhash_same_drops_for_1_2_4_tasks(slice_docs, tmp_path):
+    got = {n: minhash_drops(slice_docs, tmp_path / f"n{n}", n) for n in (1, 2, 4)}
+    assert got[1] == got[2] == got[4]
+    reasons = list(got[1].values())
+    assert reasons.count(1) >= 5 and reasons.count(2) >= 10
+    # every kept document is the first of its cluster in corpus order: no dropped one comes before it
+    simhash_drops = staged_drops(slice_docs, tmp_path / "simhash", 1)
+    assert {o for o, r in got[1].items() if r == 1} == {o for o, r in simhash_drops.items() if r == 1}
