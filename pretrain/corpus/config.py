@@ -90,7 +90,7 @@ class DedupConfig:
     # Near-dup method: "simhash" (ours, staged: pretrain/corpus/neardup.py) or "minhash" (datatrove's
     # MinHash dedup stages on character shingles: pretrain/corpus/minhash.py). P/R/F1 of both on the
     # labelled set: docs/corpus.md. The minhash_* keys apply to method: minhash only.
-    method: Literal["simhash", "minhash"] = "simhash"
+    method: Literal["simhash", "minhash"] = "minhash"
     minhash_ngram: int = 5  # characters per shingle
     minhash_buckets: int = 14  # bands; Jaccard threshold about (1/buckets)^(1/hashes_per_bucket)
     minhash_hashes_per_bucket: int = 8

@@ -103,16 +103,22 @@ def decide_drops(order, md5, has_sim, pairs: np.ndarray, exact: bool, near: bool
     order, md5, has_sim = order[srt], md5[srt], has_sim[srt]
     n = len(order)
     reason = np.zeros(n, dtype=np.int8)
+    rep = np.arange(n)  # each document's exact-duplicate representative (the first with its md5)
     if exact and n:
         by_md5 = np.lexsort((np.arange(n), md5))
-        dup = np.zeros(n, dtype=bool)
-        dup[1:] = md5[by_md5][1:] == md5[by_md5][:-1]
-        reason[by_md5[dup]] = EXACT
+        m = md5[by_md5]
+        start = np.ones(n, dtype=bool)
+        start[1:] = m[1:] != m[:-1]
+        reason[by_md5[~start]] = EXACT
+        rep[by_md5] = by_md5[np.flatnonzero(start)][np.cumsum(start) - 1]
     kept_for = EMPTY_PAIRS
     if near and n and len(pairs):
-        idx = np.searchsorted(order, pairs)  # orders -> positions (every order has a signature)
+        # Orders -> positions (every order has a signature), then exact duplicates -> their
+        # representative: an edge through a dropped exact duplicate still joins (MinHash's pairs are
+        # chains of equal bucket signatures, so cutting them would depend on the task split).
+        idx = rep[np.searchsorted(order, pairs)]
         cand = (reason == 0) & has_sim
-        idx = idx[cand[idx[:, 0]] & cand[idx[:, 1]]]
+        idx = idx[cand[idx[:, 0]] & cand[idx[:, 1]] & (idx[:, 0] != idx[:, 1])]
         roots = cluster_roots(n, idx)
         drop = np.flatnonzero(cand & (roots != np.arange(n)))
         reason[drop] = NEAR

@@ -30,6 +30,10 @@ def corpus_slice(tmp_path_factory, corpus_docs, data_dir):
         docs = corpus_docs(rel, n)
         lines = [json.dumps(d, ensure_ascii=False) for d in docs]
         lines += lines[:2]  # exact duplicates, so that dedup has work
+        if rel == "forums/medical_qa_forum":  # and a near duplicate
+            lines.append(
+                json.dumps(dict(docs[1], text=docs[1]["text"][:-6] + "。谢谢医生"), ensure_ascii=False)
+            )
         (root / "corpus" / rel.split("/")[0]).mkdir(parents=True, exist_ok=True)
         with gzip.open(root / "corpus" / f"{rel}.jsonl.gz", "wt", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
@@ -74,6 +78,8 @@ def test_local_two_tasks_byte_identical(corpus_slice, reference):
     work = corpus_slice / "local2"
     assert main(build_args(corpus_slice, work, "tasks=2", "workers=2")) == 0
     assert len(list((work / "clean").glob("*.jsonl.gz"))) == 2  # really two tasks
+    report = json.loads((work / "dedup" / "report.json").read_text())
+    assert report["exact_duplicate"] >= 10 and report["near_duplicate"] >= 1
     assert shard_bytes(work) == reference
 
 
@@ -87,7 +93,7 @@ def test_ray_local_cluster_byte_identical(corpus_slice, reference):
         assert ray.cluster_resources()["CPU"] == 2
     finally:
         ray.shutdown()
-    assert (work / "logs" / "dedup_pairs" / "completions").is_dir()
+    assert len(list((work / "logs" / "minhash_buckets" / "completions").iterdir())) == 14
     assert shard_bytes(work) == reference
 
 
@@ -118,7 +124,8 @@ def test_slurm_scripts_and_pickled_tasks(corpus_slice, reference, tmp_path, monk
     args = build_args(corpus_slice, work, *sets, "executor.slurm.env_command=source /opt/venv/bin/activate")
     assert main(args) == 0
     assert not (work / "shards").exists()  # submitted, not run
-    stages = ["filter", "quality_train", "score", "dedup_pairs", "dedup_clusters", "decontam_index"]
+    stages = ["filter", "quality_train", "score", "minhash_sigs", "minhash_buckets", "dedup_clusters"]
+    stages += ["decontam_index"]
     stages += ["final", "tokenizer", "tokenize", "shards"]
     jobs = {}  # stage -> job id, from the scripts sbatch received (merge_stats jobs in between)
     for f in sorted(record.glob("*.slurm")):
@@ -129,8 +136,9 @@ def test_slurm_scripts_and_pickled_tasks(corpus_slice, reference, tmp_path, monk
     assert list(jobs) == stages  # submitted in pipeline order
     for i, st in enumerate(stages):
         job, text, sargs = jobs[st]
-        parallel = st in {"filter", "score", "dedup_pairs", "final", "tokenize"}
-        assert f"#SBATCH --array=0-{1 if parallel else 0}%{2 if parallel else 1}" in text
+        parallel = st in {"filter", "score", "minhash_sigs", "final", "tokenize"}
+        array = "0-13%2" if st == "minhash_buckets" else "0-1%2" if parallel else "0-0%1"  # 14 buckets
+        assert f"#SBATCH --array={array}" in text
         assert "#SBATCH --partition=cpu" in text and "source /opt/venv/bin/activate" in text
         assert str(work / "logs" / st / "executor.pik") in text
         if i:  # each stage waits for the one before

@@ -29,6 +29,7 @@ def slice_docs(corpus_docs) -> list[Document]:
     for k, t in enumerate(long[:40]):  # near duplicates of known kinds, appended in corpus order
         texts.append(EDITS[sorted(EDITS)[k % len(EDITS)]](t, rng, 0.05))
     texts += texts[:5]  # exact repeats
+    texts += long[:10]  # exact repeats of documents that also have an edited copy (chains through them)
     order = list(range(len(texts)))
     rng.shuffle(order)  # corpus order is not the list order: the first in corpus order must stay
     return [
