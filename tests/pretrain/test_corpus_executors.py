@@ -153,3 +153,10 @@ def test_slurm_scripts_and_pickled_tasks(corpus_slice, reference, tmp_path, monk
             executor.run()
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID")
     assert shard_bytes(work) == reference
+
+
+def test_slurm_without_partition_is_a_config_error(corpus_slice, capsys):
+    args = build_args(corpus_slice, corpus_slice / "bad", "executor.kind=slurm")
+    assert main(args) != 0
+    assert "executor.slurm.partition is required" in capsys.readouterr().err
+    assert not (corpus_slice / "bad").exists()  # nothing started
