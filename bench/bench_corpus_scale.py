@@ -9,7 +9,7 @@ the slice / the stage's wall seconds, so stage rates add up as times: wall(X MB)
 
 The projection (printed and stored, clearly a projection): wall time for 1 TB of raw JSONL on C cores,
 taking each parallel stage's measured single-task rate as the per-core rate times C (perfect scaling,
-which the 1 vs 2 speed-up on this host bounds), the stages that run as one task at their single-task
+which the 1 vs 2 speed-up on this host bounds; minhash_buckets at most one core a bucket), the stages that run as one task at their single-task
 rate (dedup_clusters and shards grow with the data; quality_train, decontam_index and tokenizer work
 on fixed-size samples, so they are kept at their measured seconds).
 """
@@ -53,14 +53,17 @@ def build(config: str, corpus: Path, work: Path, tasks: int) -> dict[str, float]
     return pipe.stage_seconds()
 
 
-def projection(rates1: dict[str, float], secs1: dict[str, float], parallel: set[str], cores: int) -> dict:
+def projection(
+    rates1: dict[str, float], secs1: dict[str, float], parallel: dict[str, int], cores: int
+) -> dict:
+    """`parallel`: stage -> its most useful tasks (0 = any number, e.g. MinHash buckets: one a bucket)."""
     mb = 1e6  # 1 TB
     per_stage = {}
     for stage, rate in rates1.items():
         if stage in FIXED_SIZE:
             per_stage[stage] = secs1[stage]
         elif stage in parallel:
-            per_stage[stage] = mb / (rate * cores)
+            per_stage[stage] = mb / (rate * min(cores, parallel[stage] or cores))
         else:
             per_stage[stage] = mb / rate
     return {
@@ -78,14 +81,17 @@ def main() -> None:
     ap.add_argument("--cores", default="16,64,256,1024")
     ap.add_argument("--root", default="runs/bench_scale")
     ap.add_argument("--out", default="bench/results/corpus_scale.json")
+    ap.add_argument("--reproject", action="store_true", help="only redo the projection of --out's runs")
     args = ap.parse_args()
     cfg = load_config(CorpusConfig, args.config)
+    if args.reproject:
+        write_projection(json.loads(Path(args.out).read_text()), cfg, args.cores, args.out)
+        return
     root = Path(args.root).resolve()
     mb = make_slice(cfg.resolved_corpus_dir(), root / "corpus", args.fraction)
     print(f"slice: {mb:.1f} MB JSONL ({args.fraction:.0%} of every file)")
-    parallel = {s.name for s in CorpusPipeline(cfg).stages if s.parallel}
     out: dict = {"slice_MB_jsonl": round(mb, 2), "fraction": args.fraction, "load_before": os.getloadavg()}
-    runs = {}
+    runs: dict[int, dict] = {}
     for n in (int(x) for x in args.tasks.split(",")):
         t0 = time.perf_counter()
         secs = build(args.config, root / "corpus", root / f"work_t{n}", n)
@@ -100,15 +106,19 @@ def main() -> None:
             + "  ".join(f"{k} {v}" for k, v in runs[n]["MB_per_s"].items())
         )
     out["runs"] = runs
-    base = min(runs)
+    write_projection(out, cfg, args.cores, args.out)
+
+
+def write_projection(out: dict, cfg: CorpusConfig, cores: str, path: str) -> None:
+    parallel = {s.name: s.tasks for s in CorpusPipeline(cfg).stages if s.parallel}
+    base = out["runs"][min(out["runs"], key=int)]
     out["projection_1TB"] = [
-        projection(runs[base]["MB_per_s"], runs[base]["stage_seconds"], parallel, int(c))
-        for c in args.cores.split(",")
+        projection(base["MB_per_s"], base["stage_seconds"], parallel, int(c)) for c in cores.split(",")
     ]
     for p in out["projection_1TB"]:
         print(f"projection: 1 TB on {p['cores']} cores ~ {p['hours']} h")
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    print(f"-> {args.out}")
+    Path(path).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":
