@@ -83,6 +83,15 @@ def test_local_two_tasks_byte_identical(corpus_slice, reference):
     assert shard_bytes(work) == reference
 
 
+def test_simhash_method_runs_its_staged_dedup(corpus_slice):
+    work = corpus_slice / "simhash"
+    assert main(build_args(corpus_slice, work, "tasks=2", "workers=2", "dedup.method=simhash")) == 0
+    assert len(list((work / "logs" / "dedup_pairs" / "completions").iterdir())) == 2
+    assert not (work / "logs" / "minhash_sigs").exists()
+    report = json.loads((work / "dedup" / "report.json").read_text())
+    assert report["exact_duplicate"] >= 10 and report["near_duplicate"] >= 1
+
+
 @pytest.mark.slow
 def test_ray_local_cluster_byte_identical(corpus_slice, reference):
     ray = pytest.importorskip("ray")
