@@ -72,8 +72,9 @@ def build_stages(
             q = c.quality
             steps.append(QualityFilter(str(w.quality / MODEL_FILE), q.threshold, q.rule, q.max_chars, stats))
         d = c.dedup
+        simhash = d.near and d.method == "simhash"  # md5 always; SimHash + band files for simhash only
         steps.append(
-            DedupSignatures(str(w.sigs), d.shingle, d.min_chars, d.near, stats, str(w.buckets), d.hamming)
+            DedupSignatures(str(w.sigs), d.shingle, d.min_chars, simhash, stats, str(w.buckets), d.hamming)
         )
         return [*steps, jsonl_writer(w.scored)]
 

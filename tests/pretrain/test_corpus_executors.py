@@ -169,3 +169,9 @@ def test_slurm_without_partition_is_a_config_error(corpus_slice, capsys):
     assert main(args) != 0
     assert "executor.slurm.partition is required" in capsys.readouterr().err
     assert not (corpus_slice / "bad").exists()  # nothing started
+
+
+def test_minhash_method_computes_no_simhash(corpus_slice, reference):
+    work = corpus_slice / "local1"  # the reference build (default method: minhash)
+    assert not (work / "dedup" / "buckets").exists()  # no SimHash band files
+    assert len(list((work / "dedup" / "minhash" / "buckets").glob("*.dups"))) == 14
