@@ -23,9 +23,9 @@ import os
 import time
 from pathlib import Path
 
-from pretrain.config import load_config
-from pretrain.corpus.config import CorpusConfig
-from pretrain.corpus.pipeline import CorpusPipeline
+from weprompt.common.config import load_config
+from weprompt.pretrain.corpus.config import CorpusConfig
+from weprompt.pretrain.corpus.pipeline import CorpusPipeline
 
 FIXED_SIZE = {"quality_train", "decontam_index", "tokenizer"}  # work on samples of a fixed size
 

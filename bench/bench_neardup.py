@@ -21,9 +21,9 @@ from pathlib import Path
 
 from bench_corpus import TEXT_DEDUP_REFERENCE, read_rows
 
-from pretrain.config import load_config
-from pretrain.corpus.config import CorpusConfig
-from pretrain.corpus.neardup_eval import build_eval_set, evaluate, minhash_labels, score_labels
+from weprompt.common.config import load_config
+from weprompt.pretrain.corpus.config import CorpusConfig
+from weprompt.pretrain.corpus.neardup_eval import build_eval_set, evaluate, minhash_labels, score_labels
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ import json
 import pytest
 from testutil import tiny_finetune_config
 
-from pretrain.corpus.config import CorpusConfig, DecontamConfig, DedupConfig, QualityConfig
-from pretrain.engine.config import OptimConfig, SpikeConfig
 from weprompt.finetune import FinetuneConfig, LeakageConfig
+from weprompt.pretrain.corpus.config import CorpusConfig, DecontamConfig, DedupConfig, QualityConfig
+from weprompt.pretrain.engine.config import OptimConfig, SpikeConfig
 from weprompt.sampler import SamplerConfig
 
 # -- where they are defined ---------------------------------------------------------------------------
@@ -51,7 +51,7 @@ def test_corpus_defaults():
 
 
 def test_corpus_pipeline_builds_its_steps_from_the_defaults(tmp_path):
-    from pretrain.corpus.pipeline import CorpusPipeline
+    from weprompt.pretrain.corpus.pipeline import CorpusPipeline
 
     src = tmp_path / "corpus" / "news"
     src.mkdir(parents=True)
@@ -81,8 +81,8 @@ def test_corpus_pipeline_builds_its_steps_from_the_defaults(tmp_path):
 
 def test_finetune_wires_cap_leakage_and_spike_rule(tiny_base, tmp_path, monkeypatch):
     """A real fine-tune with default sampler, leakage and spike settings: spy on what reaches each part."""
-    import pretrain.engine.trainer as trainer_mod
     import weprompt.finetune as ft
+    import weprompt.pretrain.engine.trainer as trainer_mod
 
     seen: dict = {}
     real_pools, real_leak, real_detector = ft.build_pools, ft.leakage_report, trainer_mod.spk.SpikeDetector
@@ -117,7 +117,7 @@ def test_finetune_wires_cap_leakage_and_spike_rule(tiny_base, tmp_path, monkeypa
 def test_shipped_pretrain_configs_keep_the_spike_rule(name):
     from testutil import REPO
 
-    from pretrain.engine.pretrain import load_pretrain_config
+    from weprompt.pretrain.engine.pretrain import load_pretrain_config
 
     cfg, _ = load_pretrain_config(REPO / "configs" / "pretrain" / name)
     s = cfg.train.spike

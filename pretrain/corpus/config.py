@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

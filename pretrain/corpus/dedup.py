@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 
-from pretrain.atomic import atomic_open
-from pretrain.corpus.base import CountedStep, DocFilter
-from pretrain.corpus.text import codepoints, simhash, strip_blank_punct
+from weprompt.common.atomic import atomic_open
+from weprompt.pretrain.corpus.base import CountedStep, DocFilter
+from weprompt.pretrain.corpus.text import codepoints, simhash, strip_blank_punct
 
 EXACT, NEAR = 1, 2
 REASONS = {EXACT: "exact_duplicate", NEAR: "near_duplicate"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pretrain.corpus.config import CorpusConfig, CorpusConfigError, RayConfig
+from weprompt.pretrain.corpus.config import CorpusConfig, CorpusConfigError, RayConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignatur
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
-from pretrain.atomic import atomic_open
-from pretrain.corpus.config import DedupConfig
-from pretrain.corpus.text import codepoints, ngram_hashes, strip_blank_punct
+from weprompt.common.atomic import atomic_open
+from weprompt.pretrain.corpus.config import DedupConfig
+from weprompt.pretrain.corpus.text import codepoints, ngram_hashes, strip_blank_punct
 
 
 def minhash_config(d: DedupConfig) -> MinhashConfig:

@@ -27,8 +27,8 @@ import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from pretrain.atomic import atomic_open, atomic_write_text
-from pretrain.corpus.dedup import (
+from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.pretrain.corpus.dedup import (
     DROP_FILE,
     EMPTY_PAIRS,
     EXACT,
@@ -151,7 +151,7 @@ class NearDupClusters(PipelineStep):
         if not self.near:
             return EMPTY_PAIRS, None
         if self.minhash_dirs:
-            from pretrain.corpus.minhash import minhash_edges
+            from weprompt.pretrain.corpus.minhash import minhash_edges
 
             return minhash_edges(*self.minhash_dirs), np.ones(n_docs, dtype=bool)
         files = sorted(Path(self.pairs_dir).glob("*.npy"))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pretrain.corpus.config import DedupConfig
-from pretrain.corpus.dedup import near_duplicate_clusters
-from pretrain.corpus.text import MOJIBAKE_RE, codepoints, ngram_hashes, simhash, strip_blank_punct
+from weprompt.pretrain.corpus.config import DedupConfig
+from weprompt.pretrain.corpus.dedup import near_duplicate_clusters
+from weprompt.pretrain.corpus.text import MOJIBAKE_RE, codepoints, ngram_hashes, simhash, strip_blank_punct
 
 KINDS = ("insert", "delete", "punct", "swap", "mixed")
 PUNCT_SWAP = {
@@ -150,7 +150,7 @@ def minhash_labels(es: EvalSet, dedup: DedupConfig, work_dir: str | Path) -> np.
     from datatrove.data import Document
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster
 
-    from pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
+    from weprompt.pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
 
     cfg, w = minhash_config(dedup), Path(work_dir)
     docs = (Document(text=t, id=str(i)) for i, t in enumerate(es.texts))

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pretrain.atomic import atomic_write_text
-from pretrain.config import dump_config
-from pretrain.corpus.config import CorpusConfig, CorpusConfigError
-from pretrain.corpus.layout import Layout
-from pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
-from pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import dump_config
+from weprompt.pretrain.corpus.config import CorpusConfig, CorpusConfigError
+from weprompt.pretrain.corpus.layout import Layout
+from weprompt.pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
+from weprompt.pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
@@ -44,7 +44,7 @@ class CorpusPipeline:
     # -- checks before any work ----------------------------------------------------------------------
 
     def _check_sources(self) -> list[str]:
-        from pretrain.corpus.balance import normalized_targets
+        from weprompt.pretrain.corpus.balance import normalized_targets
 
         normalized_targets(self.cfg.balance, self.sources)  # raises on unlisted sources when unlisted=error
         c = self.cfg
@@ -52,7 +52,7 @@ class CorpusPipeline:
             raise CorpusConfigError("decontam.n_large must be >= decontam.n_small")
         if c.tasks < 1 or c.workers < 1:
             raise CorpusConfigError("tasks and workers must be >= 1")
-        from pretrain.corpus.executors import check_executor
+        from weprompt.pretrain.corpus.executors import check_executor
 
         check_executor(c)
         return sorted(set(self.sources) - set(self.cfg.balance.targets))
@@ -60,7 +60,7 @@ class CorpusPipeline:
     # -- stage definitions ---------------------------------------------------------------------------
 
     def _stages(self) -> list[Stage]:
-        from pretrain.corpus.stages import build_stages
+        from weprompt.pretrain.corpus.stages import build_stages
 
         return build_stages(self.cfg, self.work, self.corpus_dir, self.drop_sources, self.data_dir())
 
@@ -96,7 +96,7 @@ class CorpusPipeline:
         return [s.name for s in stage.build() if hasattr(s, "save_counts")]
 
     def make_executor(self, stage: Stage, depends=None):
-        from pretrain.corpus.executors import make_executor
+        from weprompt.pretrain.corpus.executors import make_executor
 
         tasks = self.stage_tasks(stage)
         return make_executor(self.cfg, stage.build(), tasks, self.work.logs / stage.name, stage.name, depends)
@@ -198,7 +198,7 @@ class CorpusPipeline:
         return out
 
     def write_summary(self) -> dict:
-        from pretrain.corpus.stats import merge_step_counts, render_markdown, steps_table, table1
+        from weprompt.pretrain.corpus.stats import merge_step_counts, render_markdown, steps_table, table1
 
         steps = merge_step_counts(self.work.stats)
         balance = _read_json(self.work.root / "balance.json")

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pretrain.corpus.config import CorpusConfig
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
+from weprompt.pretrain.corpus.config import CorpusConfig
 
 if TYPE_CHECKING:
     from loguru import Record

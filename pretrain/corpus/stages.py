@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pretrain.corpus.config import CorpusConfig
-from pretrain.corpus.layout import Layout
-from pretrain.corpus.runtime import Stage
+from weprompt.pretrain.corpus.config import CorpusConfig
+from weprompt.pretrain.corpus.layout import Layout
+from weprompt.pretrain.corpus.runtime import Stage
 
 
 def build_stages(
@@ -45,9 +45,9 @@ def build_stages(
         return JsonlWriter(str(folder), output_filename=name, compression="gzip" if gzip else None)
 
     def filter_steps():
-        from pretrain.corpus.langid import LanguageFilter
-        from pretrain.corpus.reader import CorpusReader
-        from pretrain.corpus.rules import rule_filters
+        from weprompt.pretrain.corpus.langid import LanguageFilter
+        from weprompt.pretrain.corpus.reader import CorpusReader
+        from weprompt.pretrain.corpus.rules import rule_filters
 
         rules = rule_filters(c.rules, stats)
         for r in rules:
@@ -59,13 +59,13 @@ def build_stages(
         return [reader, lang, *rules, jsonl_writer(w.filtered)]
 
     def quality_train_steps():
-        from pretrain.corpus.quality import QualityTrainStep
+        from weprompt.pretrain.corpus.quality import QualityTrainStep
 
         return [QualityTrainStep(str(w.filtered), str(w.rejected), str(w.quality), c.quality, c.seed)]
 
     def score_steps():
-        from pretrain.corpus.dedup import DedupSignatures
-        from pretrain.corpus.quality import MODEL_FILE, QualityFilter
+        from weprompt.pretrain.corpus.dedup import DedupSignatures
+        from weprompt.pretrain.corpus.quality import MODEL_FILE, QualityFilter
 
         steps = [jsonl_reader(w.filtered)]
         if c.quality.enabled:
@@ -79,12 +79,12 @@ def build_stages(
         return [*steps, jsonl_writer(w.scored)]
 
     def dedup_pairs_steps():
-        from pretrain.corpus.neardup import NearDupPairs
+        from weprompt.pretrain.corpus.neardup import NearDupPairs
 
         return [NearDupPairs(str(w.buckets), str(w.pairs), c.dedup.hamming, c.dedup.bucket_parts)]
 
     def minhash_sigs_steps():
-        from pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
+        from weprompt.pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
 
         m = w.minhash
         sig = ZhMinhashSignature(
@@ -95,27 +95,27 @@ def build_stages(
     def minhash_buckets_steps():
         from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 
-        from pretrain.corpus.minhash import minhash_config
+        from weprompt.pretrain.corpus.minhash import minhash_config
 
         m = w.minhash
         return [MinhashDedupBuckets(str(m / "sigs"), str(m / "buckets"), config=minhash_config(c.dedup))]
 
     def dedup_clusters_steps():
-        from pretrain.corpus.neardup import NearDupClusters
+        from weprompt.pretrain.corpus.neardup import NearDupClusters
 
         d, m = c.dedup, w.minhash
         mh = (str(m / "buckets"), str(m / "orders")) if d.method == "minhash" else None
         return [NearDupClusters(str(w.sigs), str(w.pairs), str(w.dedup), d.exact, d.near, mh)]
 
     def decontam_index_steps():
-        from pretrain.corpus.decontam import DecontamIndexStep
+        from weprompt.pretrain.corpus.decontam import DecontamIndexStep
 
         d = c.decontam
         return [DecontamIndexStep(str(data_dir), d.splits, (d.n_small, d.n_large), str(w.decontam))]
 
     def final_steps():
-        from pretrain.corpus.decontam import DecontamFilter
-        from pretrain.corpus.dedup import DROP_FILE, DedupFilter
+        from weprompt.pretrain.corpus.decontam import DecontamFilter
+        from weprompt.pretrain.corpus.dedup import DROP_FILE, DedupFilter
 
         steps = [jsonl_reader(w.scored), DedupFilter(str(w.dedup / DROP_FILE), stats)]
         if c.decontam.enabled:
@@ -128,12 +128,12 @@ def build_stages(
         return [*steps, jsonl_writer(w.clean, gzip=True)]
 
     def tokenizer_steps():
-        from pretrain.corpus.tokenize_stage import TokenizerTrainStep
+        from weprompt.pretrain.corpus.tokenize_stage import TokenizerTrainStep
 
         return [TokenizerTrainStep(str(w.clean), str(w.tokenizer), c.tokenizer, c.balance)]
 
     def tokenize_steps():
-        from pretrain.corpus.tokenize_stage import TokenizeStep
+        from weprompt.pretrain.corpus.tokenize_stage import TokenizeStep
 
         return [
             jsonl_reader(w.clean),
@@ -141,7 +141,7 @@ def build_stages(
         ]
 
     def shards_steps():
-        from pretrain.corpus.tokenize_stage import BalanceShardsStep
+        from weprompt.pretrain.corpus.tokenize_stage import BalanceShardsStep
 
         return [
             BalanceShardsStep(

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from datatrove.data import Document
 
-from pretrain.corpus.dedup import (
+from weprompt.pretrain.corpus.dedup import (
     DedupFilter,
     DedupSignatures,
     band_masks,
@@ -16,9 +16,9 @@ from pretrain.corpus.dedup import (
     md5_key,
     near_pairs,
 )
-from pretrain.corpus.neardup import NearDupClusters, NearDupPairs
-from pretrain.corpus.neardup_eval import build_eval_set, evaluate
-from pretrain.corpus.text import hamming, simhash
+from weprompt.pretrain.corpus.neardup import NearDupClusters, NearDupPairs
+from weprompt.pretrain.corpus.neardup_eval import build_eval_set, evaluate
+from weprompt.pretrain.corpus.text import hamming, simhash
 
 
 def test_md5_ignores_blanks_and_punctuation():

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from pretrain.corpus.layout import Layout
+from weprompt.pretrain.corpus.layout import Layout
 
 
 def test_named_paths_under_root(tmp_path):
@@ -35,8 +35,8 @@ def test_frozen(tmp_path):
 
 
 def test_every_stage_output_is_a_layout_entry(tmp_path, corpus_dir):
-    from pretrain.corpus.config import CorpusConfig
-    from pretrain.corpus.pipeline import CorpusPipeline
+    from weprompt.pretrain.corpus.config import CorpusConfig
+    from weprompt.pretrain.corpus.pipeline import CorpusPipeline
 
     pipe = CorpusPipeline(CorpusConfig(corpus_dir=str(corpus_dir), work_dir=str(tmp_path / "w")))
     names = {f.name for f in dataclasses.fields(Layout)}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
-from pretrain.corpus.dedup import DROP_FILE, DedupSignatures, find_duplicates
-from pretrain.corpus.neardup import NearDupClusters, NearDupPairs
-from pretrain.corpus.neardup_eval import EDITS
+from weprompt.pretrain.corpus.dedup import DROP_FILE, DedupSignatures, find_duplicates
+from weprompt.pretrain.corpus.neardup import NearDupClusters, NearDupPairs
+from weprompt.pretrain.corpus.neardup_eval import EDITS
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_same_drops_for_1_2_4_tasks_and_the_reference(slice_docs, tmp_path):
     assert got[1] == got[2] == got[4]
     reasons = list(got[1].values())
     assert reasons.count(1) >= 5 and reasons.count(2) >= 10  # exact and near drops both happen
-    from pretrain.corpus.dedup import doc_simhash, md5_key
+    from weprompt.pretrain.corpus.dedup import doc_simhash, md5_key
 
     sims = [doc_simhash(d.text, 4, 40) for d in slice_docs]
     ref = find_duplicates(
@@ -79,7 +79,7 @@ def test_pairs_are_split_between_tasks(slice_docs, tmp_path):
 def expected_edges(docs: list[Document], hamming: int = 8) -> set[tuple[int, int]]:
     """Brute force: every two distinct SimHashes within `hamming` bits (as the first document of each),
     and every later document tied to the first one with its SimHash."""
-    from pretrain.corpus.dedup import doc_simhash
+    from weprompt.pretrain.corpus.dedup import doc_simhash
 
     first: dict[int, int] = {}
     for d in docs:
@@ -107,7 +107,7 @@ def test_pairs_equal_brute_force(slice_docs, tmp_path, tasks):
 
 
 def test_identical_simhashes_are_linked_to_the_first():
-    from pretrain.corpus.neardup import unit_pairs
+    from weprompt.pretrain.corpus.neardup import unit_pairs
 
     sims = np.array([5, 5, 7, 5], dtype=np.uint64)
     order = np.array([10, 3, 8, 1], dtype=np.int64)
@@ -119,8 +119,8 @@ def minhash_drops(docs: list[Document], root, tasks: int) -> dict[int, int]:
     """datatrove's MinHash signatures (per task) and buckets (one task a bucket), our union-find."""
     from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 
-    from pretrain.corpus.config import DedupConfig
-    from pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
+    from weprompt.pretrain.corpus.config import DedupConfig
+    from weprompt.pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
 
     cfg = minhash_config(DedupConfig())
     sigs, mh = root / "sigs", root / "minhash"

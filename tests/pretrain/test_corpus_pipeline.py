@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from pretrain.shards import TokenShards
-from pretrain.tokenizer import Tokenizer
 from weprompt.cli.main import main
+from weprompt.pretrain.shards import TokenShards
+from weprompt.pretrain.tokenizer import Tokenizer
 
 SLICE = {
     "books/chinese_poetry_classical": 60,
@@ -120,9 +120,9 @@ def test_rerun_skips_and_config_change_reruns_downstream(built, capsys):
 def test_one_build_per_work_dir(built):
     import fcntl
 
-    from pretrain.config import load_config
-    from pretrain.corpus.config import CorpusConfig, CorpusConfigError
-    from pretrain.corpus.pipeline import CorpusPipeline
+    from weprompt.common.config import load_config
+    from weprompt.pretrain.corpus.config import CorpusConfig, CorpusConfigError
+    from weprompt.pretrain.corpus.pipeline import CorpusPipeline
 
     work, args = built
     overrides = [a for a in args if "=" in a]

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 DEFAULT_CONFIG = "configs/corpus/cpu.yaml"
 
@@ -62,8 +62,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from pretrain.config import load_config
-    from pretrain.corpus.config import REPO_ROOT, CorpusConfig
+    from weprompt.common.config import load_config
+    from weprompt.pretrain.corpus.config import REPO_ROOT, CorpusConfig
 
     path = Path(args.config)
     if not path.is_file() and (REPO_ROOT / path).is_file():
@@ -74,7 +74,7 @@ def _load(args):
 def _build(args) -> int:
     from rich.console import Console
 
-    from pretrain.corpus.pipeline import CorpusPipeline
+    from weprompt.pretrain.corpus.pipeline import CorpusPipeline
 
     cfg = _load(args)
     pipe = CorpusPipeline(cfg, verbose=args.verbose)
@@ -96,7 +96,7 @@ def _build(args) -> int:
 
 
 def _summary(args) -> int:
-    from pretrain.corpus.pipeline import CorpusPipeline
+    from weprompt.pretrain.corpus.pipeline import CorpusPipeline
 
     pipe = CorpusPipeline(_load(args))
     if not (pipe.work.root / "summary.json").is_file():
@@ -106,7 +106,7 @@ def _summary(args) -> int:
 
 
 def _print_summary(summary: dict) -> None:
-    from pretrain.corpus.stats import print_rich_table
+    from weprompt.pretrain.corpus.stats import print_rich_table
 
     print_rich_table(
         "Pipeline steps", summary["steps"], ["step", "docs_in", "kept", "dropped", "seconds", "mb_per_s"]
@@ -150,7 +150,7 @@ def _iter_texts(inputs: list[str]):
     import io
     import json
 
-    from pretrain.gzfile import open_maybe_gzip
+    from weprompt.common.gzfile import open_maybe_gzip
 
     files: list[Path] = []
     for item in inputs:
@@ -182,7 +182,7 @@ def _iter_texts(inputs: list[str]):
 def _tokenizer_train(args) -> int:
     import time
 
-    from pretrain.tokenizer import train_tokenizer
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     t0 = time.perf_counter()
     tok = train_tokenizer(
@@ -199,7 +199,7 @@ def _tokenizer_train(args) -> int:
 
 
 def _tokenizer_encode(args) -> int:
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     tok = Tokenizer.load(args.tokenizer)
     ids = tok.encode(args.text)
