@@ -61,8 +61,13 @@ def test_corpus_pipeline_builds_its_steps_from_the_defaults(tmp_path):
     cfg.balance.targets = {"news": 1.0}
     cfg.decontam.data_dir = str(tmp_path)
     stages = {s.name: s for s in CorpusPipeline(cfg).stages}
-    (finder,) = stages["dedup_find"].build()
-    assert finder.hamming == 8
+    (_, minhash) = stages["minhash_sigs"].build()  # near-dedup default: MinHash, 5-char shingles, 14 x 8
+    assert (minhash.config.n_grams, minhash.config.num_buckets, minhash.config.hashes_per_bucket) == (
+        5,
+        14,
+        8,
+    )
+    assert "dedup_pairs" not in stages and cfg.dedup.hamming == 8  # SimHash only with method: simhash
     decontam = next(s for s in stages["final"].build() if type(s).__name__ == "DecontamFilter")
     assert (decontam.n_small, decontam.min_small_hits, decontam.n_large, decontam.min_large_hits) == (
         17,

@@ -82,6 +82,17 @@ class DedupConfig:
     )
     hamming: int = 8  # max Hamming distance between 64-bit SimHashes (P 0.995 / R 0.89 on the eval set)
     min_chars: int = 40  # shorter normalized texts get no SimHash (too few shingles to mean anything)
+    # The candidate-pair stage splits each of the hamming+1 bands into this many parts by band value:
+    # bands x bucket_parts units of work shared by its tasks. The result does not depend on it.
+    bucket_parts: int = 16
+    # Near-dup method: "simhash" (ours, staged: pretrain/corpus/neardup.py) or "minhash" (datatrove's
+    # MinHash dedup stages on character shingles: pretrain/corpus/minhash.py). P/R/F1 of both on the
+    # labelled set: docs/corpus.md. The minhash_* keys apply to method: minhash only.
+    method: Literal["simhash", "minhash"] = "minhash"
+    minhash_ngram: int = 5  # characters per shingle
+    minhash_buckets: int = 14  # bands; Jaccard threshold about (1/buckets)^(1/hashes_per_bucket)
+    minhash_hashes_per_bucket: int = 8
+    minhash_seed: int = 1
 
 
 @dataclass
@@ -128,6 +139,45 @@ class ShardsConfig:
 
 
 @dataclass
+class SlurmConfig:
+    """sbatch settings of every stage (one job array a stage, `tasks` array tasks, `workers` at once)."""
+
+    partition: str = ""  # required with kind: slurm
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    qos: str = "normal"
+    # Shell line run before the task, e.g. "source /path/venv/bin/activate" (the package must import there).
+    env_command: str = ""
+    job_name_prefix: str = "corpus"
+    sbatch_args: dict[str, str] = field(default_factory=dict)  # extra #SBATCH --key=value lines
+
+
+@dataclass
+class RayConfig:
+    # "" = start a local Ray on this machine (ray.init with num_cpus); "auto" or "ray://host:port" = join
+    # a running cluster. Ray is never started when one is already initialised in this process.
+    address: str = ""
+    num_cpus: int = 0  # for a local Ray: CPUs it may use (0 = `workers`)
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2.0
+
+
+@dataclass
+class ExecutorConfig:
+    """Where the stages run; the stages, their order and their outputs are the same for every kind.
+
+    local: LocalPipelineExecutor, `workers` processes. ray: RayPipelineExecutor, each stage `depends=`
+    on the one before. slurm: SlurmPipelineExecutor, one sbatch job array a stage chained with
+    `depends=` (afterok), submitted at once; `weprompt corpus summary` reads the results afterwards.
+    """
+
+    kind: Literal["local", "ray", "slurm"] = "local"
+    ray: RayConfig = field(default_factory=RayConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+@dataclass
 class CorpusConfig:
     corpus_dir: str = ""  # default: $WEPROMPT_CORPUS_DIR, else ../shared/corpus beside the repo
     work_dir: str = "runs/corpus"
@@ -143,6 +193,7 @@ class CorpusConfig:
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     shards: ShardsConfig = field(default_factory=ShardsConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def resolved_corpus_dir(self) -> Path:
         return _existing_dir(*paths.corpus_dir(self.corpus_dir), "corpus_dir", paths.CORPUS_ENV)

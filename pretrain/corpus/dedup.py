@@ -1,30 +1,25 @@
-"""Exact and near deduplication (WeLM §2) in three datatrove stages, like datatrove's own MinHash dedup.
+"""Exact and near deduplication (WeLM §2): signatures, the single-process reference, the filter.
 
-1. `DedupSignatures` (parallel, pass-through): per document, the md5 of the text with every blank and
-   punctuation character removed, and a 64-bit SimHash over character shingles of that same text
-   (Chinese has no whitespace words). One .npz of signatures per task.
-2. `DedupFinder` (one task): exact duplicates share an md5; near duplicates are SimHash pairs within
-   `hamming` bits, found by the pigeonhole trick (split 64 bits into hamming+1 bands; a pair within k
-   bits agrees on at least one band), joined into clusters with union-find. In each group the first
-   document (corpus order: source, file, line) stays. Writes the drop list and a report.
-3. `DedupFilter` (parallel): drops listed documents with reason exact_duplicate / near_duplicate.
-
-The finder holds 8+16+8 bytes per document (about 30 MB per million); beyond a few hundred million
-documents, partition it by band across tasks.
+- `DedupSignatures` (parallel, pass-through): per document, the md5 of the text with every blank and
+  punctuation character removed, and a 64-bit SimHash over character shingles of that same text
+  (Chinese has no whitespace words). One .npz of signatures per task, plus the band files that the
+  staged near-dedup (pretrain/corpus/neardup.py: pairs per bucket, then clusters) reads.
+- `find_duplicates`: the same decision in one process (exact groups share an md5; near duplicates are
+  SimHash pairs within `hamming` bits, found by the pigeonhole trick, joined with union-find; the first
+  document in corpus order stays). The staged version is tested against it; the eval set uses it.
+- `DedupFilter` (parallel): drops listed documents with reason exact_duplicate / near_duplicate.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
 
-from weprompt.common.atomic import atomic_open, atomic_write_text
+from weprompt.common.atomic import atomic_open
 from weprompt.pretrain.corpus.base import CountedStep, DocFilter
 from weprompt.pretrain.corpus.text import codepoints, simhash, strip_blank_punct
 
@@ -32,6 +27,7 @@ EXACT, NEAR = 1, 2
 REASONS = {EXACT: "exact_duplicate", NEAR: "near_duplicate"}
 DROP_FILE = "drop.npz"
 REPORT_FILE = "report.json"
+EMPTY_PAIRS = np.empty((0, 2), dtype=np.int64)
 
 
 def md5_key(text: str) -> bytes:
@@ -46,13 +42,24 @@ def doc_simhash(text: str, shingle: int, min_chars: int) -> int | None:
 
 
 class DedupSignatures(CountedStep):
-    """Pass-through step writing `<sig_dir>/<rank>.npz` (order, md5, simhash, has_simhash)."""
+    """Pass-through step writing `<sig_dir>/<rank>.npz` (order, md5, simhash, has_simhash) and, with
+    `buckets_dir`, the SimHash band files of the staged near-dedup (pretrain/corpus/neardup.py)."""
 
     name = "dedup_signatures"
 
-    def __init__(self, sig_dir: str, shingle: int, min_chars: int, near: bool = True, stats_dir=None):
+    def __init__(
+        self,
+        sig_dir: str,
+        shingle: int,
+        min_chars: int,
+        near: bool = True,
+        stats_dir=None,
+        buckets_dir: str | None = None,
+        hamming: int = 8,
+    ):
         super().__init__(stats_dir)
         self.sig_dir, self.shingle, self.min_chars, self.near = sig_dir, shingle, min_chars, near
+        self.buckets_dir, self.hamming = buckets_dir, hamming
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         orders, md5s, sims, has = [], [], [], []
@@ -77,6 +84,8 @@ class DedupSignatures(CountedStep):
                 simhash=np.asarray(sims, dtype=np.uint64),
                 has_simhash=np.asarray(has, dtype=bool),
             )
+        if self.near and self.buckets_dir:
+            write_band_files(self.buckets_dir, rank, orders, sims, np.asarray(has, bool), self.hamming)
         self.save_counts(rank)
 
 
@@ -110,29 +119,42 @@ def band_masks(hamming: int) -> list[tuple[int, int]]:
     return out
 
 
+def band_pairs(sims: np.ndarray, shift: int, mask: int, hamming: int) -> np.ndarray:
+    """Index pairs (i < j) that agree on one band of bits and differ in at most `hamming` bits."""
+    n = len(sims)
+    found = []
+    band = (sims >> np.uint64(shift)) & np.uint64(mask)
+    order = np.argsort(band, kind="stable")
+    b = band[order]
+    d = 1
+    while d < n:
+        same = b[d:] == b[:-d]
+        if not same.any():
+            break
+        i, j = order[:-d][same], order[d:][same]
+        close = np.bitwise_count(sims[i] ^ sims[j]) <= hamming
+        if close.any():
+            found.append(np.stack([np.minimum(i, j)[close], np.maximum(i, j)[close]], axis=1))
+        d += 1
+    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+
+
 def near_pairs(sims: np.ndarray, hamming: int) -> np.ndarray:
     """All index pairs (i < j) whose 64-bit SimHashes differ in at most `hamming` bits, shape (p, 2)."""
-    n = len(sims)
-    if n < 2:
+    if len(sims) < 2:
         return np.empty((0, 2), dtype=np.int64)
-    found = []
-    for shift, mask in band_masks(hamming):
-        band = (sims >> np.uint64(shift)) & np.uint64(mask)
-        order = np.argsort(band, kind="stable")
-        b = band[order]
-        d = 1
-        while d < n:
-            same = b[d:] == b[:-d]
-            if not same.any():
-                break
-            i, j = order[:-d][same], order[d:][same]
-            close = np.bitwise_count(sims[i] ^ sims[j]) <= hamming
-            if close.any():
-                found.append(np.stack([np.minimum(i, j)[close], np.maximum(i, j)[close]], axis=1))
-            d += 1
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
+    found = [band_pairs(sims, shift, mask, hamming) for shift, mask in band_masks(hamming)]
     return np.unique(np.concatenate(found), axis=0)
+
+
+def write_band_files(buckets_dir: str | Path, rank: int, order, sims, has, hamming: int) -> None:
+    """One file per band for this task: documents with a SimHash, sorted by (band value, SimHash, order)."""
+    order, sims = np.asarray(order, np.int64)[has], np.asarray(sims, np.uint64)[has]
+    for b, (shift, mask) in enumerate(band_masks(hamming)):
+        value = (sims >> np.uint64(shift)) & np.uint64(mask)
+        srt = np.lexsort((order, sims, value))
+        with atomic_open(Path(buckets_dir) / f"{b:02d}" / f"{rank:05d}.npz", "wb") as f:
+            np.savez(f, value=value[srt], simhash=sims[srt], order=order[srt])
 
 
 def cluster_roots(n: int, pairs: np.ndarray) -> np.ndarray:
@@ -184,53 +206,6 @@ def find_duplicates(order, md5, sims, has_sim, hamming: int, exact: bool = True,
                 dtype=np.int64,
             ).reshape(-1, 2)
     return {"order": order, "reason": reason, "near_pairs": kept_for}
-
-
-class DedupFinder(PipelineStep):
-    """One task: read every signature file, decide drops, write drop.npz and report.json."""
-
-    name = "dedup_find"
-    type = "WePrompt"
-
-    def __init__(self, sig_dir: str, out_dir: str, hamming: int, exact: bool, near: bool):
-        super().__init__()
-        self.sig_dir, self.out_dir, self.hamming, self.exact, self.near = (
-            sig_dir,
-            out_dir,
-            hamming,
-            exact,
-            near,
-        )
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        if data:
-            yield from data
-        t0 = time.perf_counter()
-        parts = [np.load(f) for f in sorted(Path(self.sig_dir).glob("*.npz"))]
-        keys = ("order", "md5", "simhash", "has_simhash")
-        cat = {k: np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in keys}
-        res = find_duplicates(
-            cat["order"].astype(np.int64),
-            cat["md5"].astype("S16"),
-            cat["simhash"].astype(np.uint64),
-            cat["has_simhash"].astype(bool),
-            self.hamming,
-            self.exact,
-            self.near,
-        )
-        keep = res["reason"] > 0
-        with atomic_open(Path(self.out_dir) / DROP_FILE, "wb") as f:
-            np.savez(f, order=res["order"][keep], reason=res["reason"][keep])
-        report = {
-            "documents": int(len(res["order"])),
-            "with_simhash": int(cat["has_simhash"].sum()) if parts else 0,
-            "exact_duplicate": int((res["reason"] == EXACT).sum()),
-            "near_duplicate": int((res["reason"] == NEAR).sum()),
-            # (kept order, dropped order) of the first near-duplicate drops, for inspection.
-            "near_pair_examples": [[int(a), int(b)] for a, b in res["near_pairs"][:50]],
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        atomic_write_text(Path(self.out_dir) / REPORT_FILE, json.dumps(report, indent=1) + "\n")
 
 
 class DedupFilter(DocFilter):

@@ -1,4 +1,4 @@
-"""A labelled near-duplicate set made from the corpus with known edits, and SimHash precision/recall on it.
+"""A labelled near-duplicate set made from the corpus with known edits, and SimHash / MinHash P/R/F1 on it.
 
 Each original (a real document with at least `min_chars` characters) gets one edited copy of a known
 kind, changing about `rate` (default 5 %) of its characters: `insert` (phrase-sized spans of 5-20
@@ -18,9 +18,11 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from weprompt.pretrain.corpus.config import DedupConfig
 from weprompt.pretrain.corpus.dedup import near_duplicate_clusters
 from weprompt.pretrain.corpus.text import MOJIBAKE_RE, codepoints, ngram_hashes, simhash, strip_blank_punct
 
@@ -129,8 +131,8 @@ def shingle_jaccard(a: str, b: str, n: int = 3) -> float:
     return len(sa & sb) / len(sa | sb) if sa and sb else 0.0
 
 
-def evaluate(es: EvalSet, shingle: int, hamming: int, min_chars: int = 40, jaccard_true: float = 0.7) -> dict:
-    """Precision, recall and F1 over labelled pairs; recall per edit kind; unlabelled natural pairs."""
+def simhash_labels(es: EvalSet, shingle: int, hamming: int, min_chars: int = 40) -> np.ndarray:
+    """SimHash cluster label per text (-1: too short for a SimHash)."""
     sims, has = [], []
     for t in es.texts:
         norm = strip_blank_punct(t)
@@ -140,8 +142,51 @@ def evaluate(es: EvalSet, shingle: int, hamming: int, min_chars: int = 40, jacca
     idx = np.flatnonzero(np.asarray(has))
     labels = np.full(len(es.texts), -1, dtype=np.int64)
     labels[idx] = near_duplicate_clusters(np.asarray(sims, dtype=np.uint64)[idx], hamming)
+    return labels
+
+
+def minhash_labels(es: EvalSet, dedup: DedupConfig, work_dir: str | Path) -> np.ndarray:
+    """Cluster label per text from datatrove's MinHash stages (our character shingles); -1: no cluster."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster
+
+    from weprompt.pretrain.corpus.minhash import ZhMinhashSignature, minhash_config
+
+    cfg, w = minhash_config(dedup), Path(work_dir)
+    docs = (Document(text=t, id=str(i)) for i, t in enumerate(es.texts))
+    _consume(ZhMinhashSignature(str(w / "sigs"), cfg, dedup.min_chars).run(docs, 0, 1))
+    for rank in range(cfg.num_buckets):
+        _consume(
+            MinhashDedupBuckets(str(w / "sigs"), str(w / "buckets"), config=cfg).run(
+                None, rank, cfg.num_buckets
+            )
+        )
+    cluster = MinhashDedupCluster(str(w / "buckets"), str(w / "clusters"), config=cfg, save_cluster_id=True)
+    _consume(cluster.run(None, 0, 1))
+    labels = np.full(len(es.texts), -1, dtype=np.int64)
+    f = w / "clusters" / "000000.clusters"
+    if f.is_file():
+        pairs = np.frombuffer(f.read_bytes(), dtype="<u4").reshape(-1, 2)
+        labels[pairs[:, 0]] = pairs[:, 1]
+    return labels
+
+
+def _consume(result) -> None:
+    if result is not None:
+        for _ in result:
+            pass
+
+
+def evaluate(es: EvalSet, shingle: int, hamming: int, min_chars: int = 40, jaccard_true: float = 0.7) -> dict:
+    """SimHash precision, recall and F1 over labelled pairs (see `score_labels`)."""
+    res = score_labels(es, simhash_labels(es, shingle, hamming, min_chars), jaccard_true)
+    return {"method": "simhash", "shingle": shingle, "hamming": hamming, **res}
+
+
+def score_labels(es: EvalSet, labels: np.ndarray, jaccard_true: float = 0.7) -> dict:
+    """Precision, recall and F1 over labelled pairs; recall per edit kind; unlabelled natural pairs."""
     members: dict[int, list[int]] = defaultdict(list)
-    for i in idx.tolist():
+    for i in np.flatnonzero(labels != -1).tolist():
         members[int(labels[i])].append(i)
     tp = fp = natural_tp = 0
     for group in members.values():
@@ -164,8 +209,6 @@ def evaluate(es: EvalSet, shingle: int, hamming: int, min_chars: int = 40, jacca
     p = (tp + natural_tp) / (tp + natural_tp + fp) if tp + natural_tp + fp else 0.0
     r = tp / n_true if n_true else 0.0
     return {
-        "shingle": shingle,
-        "hamming": hamming,
         "edit_rate": es.rate,
         "pairs_true": n_true,
         "tp": tp,

@@ -1,21 +1,9 @@
-"""Assemble the corpus pipeline as datatrove stages and run them with `LocalPipelineExecutor`.
-
-Stages (parallel ones run `cfg.tasks` tasks on `cfg.workers` processes; the others are one task):
-
-    filter          read -> lang_id -> rule_* filters             -> filtered/   (+ rejected/)
-    quality_train   labelled set + fastText + held-out P/R        -> quality/
-    score           quality -> dedup_signatures                   -> scored/     (+ dedup/sigs/)
-    dedup_find      exact md5 groups + SimHash clusters           -> dedup/drop.npz
-    decontam_index  17/34-gram index of the evaluation data       -> decontam/
-    final           dedup -> decontam                             -> clean/      (the cleaned corpus)
-    tokenizer       SentencePiece on a target-weighted sample     -> tokenizer/
-    tokenize        encode every cleaned document once            -> tokens/
-    shards          balance weights -> copies -> shuffled shards  -> shards/
+"""Run the corpus pipeline's stages (pretrain/corpus/stages.py) on datatrove executors.
 
 Reruns skip finished work: datatrove skips completed tasks, and each stage records a fingerprint of
 the config it depends on (chained through its inputs); a changed fingerprint clears that stage and
-everything after it. On a cluster the same stage list runs under SlurmPipelineExecutor or
-RayPipelineExecutor (`make_executor` is the one place to switch).
+everything after it. The `executor:` block picks LocalPipelineExecutor, RayPipelineExecutor or
+SlurmPipelineExecutor for the same stage list (pretrain/corpus/executors.py).
 """
 
 from __future__ import annotations
@@ -25,13 +13,13 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import dump_config
 from weprompt.pretrain.corpus.config import CorpusConfig, CorpusConfigError
+from weprompt.pretrain.corpus.layout import Layout
 from weprompt.pretrain.corpus.reader import check_corpus_files, list_corpus_files, list_sources
 from weprompt.pretrain.corpus.runtime import Stage, fingerprint, quiet_datatrove
 
@@ -39,32 +27,19 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 
 
-@dataclass
-class Layout:
-    """Every path the pipeline writes, under one work dir."""
-
-    root: Path
-
-    def __getattr__(self, name: str) -> Path:  # layout.filtered -> root/filtered, etc.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self.root / name
-
-    @property
-    def sigs(self) -> Path:
-        return self.root / "dedup" / "sigs"
-
-
 class CorpusPipeline:
     def __init__(self, cfg: CorpusConfig, verbose: bool = False):
         self.cfg = cfg
         self.verbose = verbose
         self.corpus_dir = cfg.resolved_corpus_dir()
-        self.work = Layout(cfg.resolved_work_dir())
+        self.work = Layout.under(cfg.resolved_work_dir())
         self.sources = list_sources(self.corpus_dir)
         check_corpus_files(self.corpus_dir)
         self.drop_sources = self._check_sources()
         self.stages = self._stages()
+        for stage in self.stages:  # a stage naming an output the layout lacks is a bug: fail at once
+            for name in stage.outputs:
+                self.work.path(name)
 
     # -- checks before any work ----------------------------------------------------------------------
 
@@ -77,146 +52,17 @@ class CorpusPipeline:
             raise CorpusConfigError("decontam.n_large must be >= decontam.n_small")
         if c.tasks < 1 or c.workers < 1:
             raise CorpusConfigError("tasks and workers must be >= 1")
+        from weprompt.pretrain.corpus.executors import check_executor
+
+        check_executor(c)
         return sorted(set(self.sources) - set(self.cfg.balance.targets))
 
     # -- stage definitions ---------------------------------------------------------------------------
 
     def _stages(self) -> list[Stage]:
-        c, w = self.cfg, self.work
-        stats = str(w.stats)
+        from weprompt.pretrain.corpus.stages import build_stages
 
-        def jsonl_reader(folder: Path):
-            from datatrove.pipeline.readers import JsonlReader
-
-            return JsonlReader(
-                str(folder), glob_pattern="*.jsonl*", recursive=False, doc_progress=c.reader.progress
-            )
-
-        def jsonl_writer(folder: Path, gzip: bool = False):
-            from datatrove.pipeline.writers import JsonlWriter
-
-            name = "${rank}.jsonl.gz" if gzip else "${rank}.jsonl"
-            return JsonlWriter(str(folder), output_filename=name, compression="gzip" if gzip else None)
-
-        def filter_steps():
-            from weprompt.pretrain.corpus.langid import LanguageFilter
-            from weprompt.pretrain.corpus.reader import CorpusReader
-            from weprompt.pretrain.corpus.rules import rule_filters
-
-            rules = rule_filters(c.rules, stats)
-            for r in rules:
-                r.rejected_dir = str(w.rejected)
-            lang = LanguageFilter(
-                c.langid.keep, c.langid.sample_chars, c.langid.seed, c.langid.script_guard, stats
-            )
-            reader = CorpusReader(
-                self.corpus_dir, stats, c.reader.max_doc_chars, self.drop_sources, c.reader.progress
-            )
-            return [reader, lang, *rules, jsonl_writer(w.filtered)]
-
-        def quality_train_steps():
-            from weprompt.pretrain.corpus.quality import QualityTrainStep
-
-            return [QualityTrainStep(str(w.filtered), str(w.rejected), str(w.quality), c.quality, c.seed)]
-
-        def score_steps():
-            from weprompt.pretrain.corpus.dedup import DedupSignatures
-            from weprompt.pretrain.corpus.quality import MODEL_FILE, QualityFilter
-
-            steps = [jsonl_reader(w.filtered)]
-            if c.quality.enabled:
-                q = c.quality
-                steps.append(
-                    QualityFilter(str(w.quality / MODEL_FILE), q.threshold, q.rule, q.max_chars, stats)
-                )
-            steps.append(
-                DedupSignatures(str(w.sigs), c.dedup.shingle, c.dedup.min_chars, c.dedup.near, stats)
-            )
-            return [*steps, jsonl_writer(w.scored)]
-
-        def dedup_find_steps():
-            from weprompt.pretrain.corpus.dedup import DedupFinder
-
-            return [DedupFinder(str(w.sigs), str(w.dedup), c.dedup.hamming, c.dedup.exact, c.dedup.near)]
-
-        def decontam_index_steps():
-            from weprompt.pretrain.corpus.decontam import DecontamIndexStep
-
-            d = c.decontam
-            return [
-                DecontamIndexStep(str(self.data_dir()), d.splits, (d.n_small, d.n_large), str(w.decontam))
-            ]
-
-        def final_steps():
-            from weprompt.pretrain.corpus.decontam import DecontamFilter
-            from weprompt.pretrain.corpus.dedup import DROP_FILE, DedupFilter
-
-            steps = [jsonl_reader(w.scored), DedupFilter(str(w.dedup / DROP_FILE), stats)]
-            if c.decontam.enabled:
-                d = c.decontam
-                steps.append(
-                    DecontamFilter(
-                        str(w.decontam), d.n_small, d.min_small_hits, d.n_large, d.min_large_hits, stats
-                    )
-                )
-            return [*steps, jsonl_writer(w.clean, gzip=True)]
-
-        def tokenizer_steps():
-            from weprompt.pretrain.corpus.tokenize_stage import TokenizerTrainStep
-
-            return [TokenizerTrainStep(str(w.clean), str(w.tokenizer), c.tokenizer, c.balance)]
-
-        def tokenize_steps():
-            from weprompt.pretrain.corpus.tokenize_stage import TokenizeStep
-
-            return [
-                jsonl_reader(w.clean),
-                TokenizeStep(str(w.tokenizer), str(w.tokens), c.shards.encode_batch, stats),
-            ]
-
-        def shards_steps():
-            from weprompt.pretrain.corpus.tokenize_stage import BalanceShardsStep
-
-            return [
-                BalanceShardsStep(
-                    str(w.tokens), str(w.shards), str(w.root), str(w.tokenizer), c.balance, c.shards, stats
-                )
-            ]
-
-        root_keys = ("corpus_dir", "tasks", "reader", "langid", "rules", "balance.unlisted")
-        stages = [
-            Stage("filter", (), root_keys, ("filtered", "rejected"), filter_steps, True),
-            Stage(
-                "quality_train", ("filter",), ("quality", "seed"), ("quality",), quality_train_steps, False
-            ),
-            Stage(
-                "score",
-                ("filter", "quality_train"),
-                ("quality", "dedup"),
-                ("scored", "dedup"),
-                score_steps,
-                True,
-            ),
-            Stage("dedup_find", ("score",), ("dedup",), (), dedup_find_steps, False),
-            Stage("decontam_index", (), ("decontam",), ("decontam",), decontam_index_steps, False),
-            Stage("final", ("dedup_find", "decontam_index"), ("decontam",), ("clean",), final_steps, True),
-            Stage(
-                "tokenizer",
-                ("final",),
-                ("tokenizer", "balance.targets"),
-                ("tokenizer",),
-                tokenizer_steps,
-                False,
-            ),
-            Stage("tokenize", ("tokenizer",), ("shards.encode_batch",), ("tokens",), tokenize_steps, True),
-            Stage("shards", ("tokenize",), ("balance", "shards"), ("shards",), shards_steps, False),
-        ]
-        skip = set()
-        if not c.decontam.enabled:
-            skip.add("decontam_index")
-        if not c.quality.enabled:
-            skip.add("quality_train")
-        return [s for s in stages if s.name not in skip]
+        return build_stages(self.cfg, self.work, self.corpus_dir, self.drop_sources, self.data_dir())
 
     def data_dir(self) -> Path:
         return self.cfg.resolved_data_dir()
@@ -241,7 +87,7 @@ class CorpusPipeline:
 
     def _invalidate(self, stage: Stage) -> None:
         for name in stage.outputs:
-            shutil.rmtree(self.work.root / name, ignore_errors=True)
+            shutil.rmtree(self.work.path(name), ignore_errors=True)
         shutil.rmtree(self.work.logs / stage.name, ignore_errors=True)
         for step_dir in self._stage_step_names(stage):
             shutil.rmtree(self.work.stats / step_dir, ignore_errors=True)
@@ -249,17 +95,11 @@ class CorpusPipeline:
     def _stage_step_names(self, stage: Stage) -> list[str]:
         return [s.name for s in stage.build() if hasattr(s, "save_counts")]
 
-    def make_executor(self, stage: Stage):
-        from datatrove.executor import LocalPipelineExecutor
+    def make_executor(self, stage: Stage, depends=None):
+        from weprompt.pretrain.corpus.executors import make_executor
 
-        tasks = self.cfg.tasks if stage.parallel else 1
-        return LocalPipelineExecutor(
-            pipeline=stage.build(),
-            tasks=tasks,
-            workers=min(self.cfg.workers, tasks),
-            logging_dir=str(self.work.logs / stage.name),
-            start_method="fork",  # inherits quiet_datatrove's logger patch; no threads are alive here
-        )
+        tasks = self.stage_tasks(stage)
+        return make_executor(self.cfg, stage.build(), tasks, self.work.logs / stage.name, stage.name, depends)
 
     @contextlib.contextmanager
     def _lock(self):
@@ -295,6 +135,7 @@ class CorpusPipeline:
         dump_config(self.cfg, self.work.root / "config.yaml")
         prints: dict[str, str] = {}
         timings: dict[str, float | str] = {}
+        previous = None  # the executor of the stage before: the next one `depends=` on it
         with quiet_datatrove(self.verbose):
             for stage in self.stages:
                 upstream = ",".join(prints.get(d, "-") for d in stage.depends_on)
@@ -305,28 +146,45 @@ class CorpusPipeline:
                     self._invalidate(stage)
                 if only and stage.name not in only:
                     continue
-                done = (
-                    fp_file.is_file()
-                    and (self.work.logs / stage.name / "completions").is_dir()
-                    and len(list((self.work.logs / stage.name / "completions").iterdir()))
-                    == (self.cfg.tasks if stage.parallel else 1)
-                )
-                if done:
+                if self._finished(stage, fp_file):
                     timings[stage.name] = "skipped"
                     if progress:
                         progress(stage.name, "skipped (finished earlier)")
                     continue
-                if progress:
-                    progress(stage.name, "running")
                 atomic_write_text(fp_file, fp + "\n")
-                t0 = time.perf_counter()
-                self.make_executor(stage).run()
-                timings[stage.name] = round(time.perf_counter() - t0, 2)
-                atomic_write_text(self.work.logs / stage.name / "SECONDS", f"{timings[stage.name]}\n")
-                if progress:
-                    progress(stage.name, f"done in {timings[stage.name]} s")
+                previous = self._launch(stage, previous, timings, progress)
+            if self.cfg.executor.kind == "slurm":
+                if previous is not None:
+                    previous.run()  # submits every chained stage, each `afterok` the one before
+                return timings
         self.write_summary()
         return timings
+
+    def stage_tasks(self, stage: Stage) -> int:
+        return stage.tasks or (self.cfg.tasks if stage.parallel else 1)
+
+    def _finished(self, stage: Stage, fp_file: Path) -> bool:
+        done = self.work.logs / stage.name / "completions"
+        want = self.stage_tasks(stage)
+        return fp_file.is_file() and done.is_dir() and len(list(done.iterdir())) == want
+
+    def _launch(self, stage: Stage, previous, timings: dict, progress: Callable[[str, str], None] | None):
+        """Run one stage (local, ray) or chain it for submission (slurm); returns its executor."""
+        executor = self.make_executor(stage, depends=previous if self.cfg.executor.kind != "local" else None)
+        if self.cfg.executor.kind == "slurm":
+            timings[stage.name] = "submitted"
+            if progress:
+                progress(stage.name, "submitted")
+            return executor
+        if progress:
+            progress(stage.name, "running")
+        t0 = time.perf_counter()
+        executor.run()
+        timings[stage.name] = round(time.perf_counter() - t0, 2)
+        atomic_write_text(self.work.logs / stage.name / "SECONDS", f"{timings[stage.name]}\n")
+        if progress:
+            progress(stage.name, f"done in {timings[stage.name]} s")
+        return executor
 
     # -- summary -------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 from datatrove.data import Document
@@ -19,7 +20,8 @@ from weprompt.pretrain.corpus.base import DocFilter
 from weprompt.pretrain.corpus.config import RulesConfig
 from weprompt.pretrain.corpus.text import BLANK, HAN, MOJIBAKE_RE, PUNCT, SYMBOL, class_counts, count_nonblank
 
-DEFAULT_OFFENSIVE = Path(__file__).with_name("offensive_words.txt")
+# Package data (pyproject declares it), found the same way in a checkout and in an installed wheel.
+DEFAULT_OFFENSIVE = Path(str(resources.files("weprompt.pretrain.corpus").joinpath("offensive_words.txt")))
 
 # Boilerplate and placeholder lines of web pages and e-book sites (C4 drops "lorem ipsum" pages and lines
 # about cookies/JavaScript; the Chinese ones are their usual counterparts).

@@ -26,6 +26,7 @@ class Stage:
     outputs: tuple[str, ...]  # layout entries cleared when the stage is invalidated
     build: Callable[[], list]  # the datatrove pipeline (list of steps)
     parallel: bool
+    tasks: int = 0  # a fixed task count (e.g. one per MinHash bucket); 0 = `tasks` if parallel, else 1
 
 
 def _section(cfg: CorpusConfig, dotted: str):

@@ -10,13 +10,13 @@ from datatrove.data import Document
 
 from weprompt.pretrain.corpus.dedup import (
     DedupFilter,
-    DedupFinder,
     DedupSignatures,
     band_masks,
     find_duplicates,
     md5_key,
     near_pairs,
 )
+from weprompt.pretrain.corpus.neardup import NearDupClusters, NearDupPairs
 from weprompt.pretrain.corpus.neardup_eval import build_eval_set, evaluate
 from weprompt.pretrain.corpus.text import hamming, simhash
 
@@ -72,9 +72,12 @@ def test_steps_end_to_end(tmp_path, synth_texts):
         Document(text=docs[0].text.replace("，", ","), id="dup", metadata={"order": 100, "source": "books"})
     )
     docs.append(Document(text=docs[1].text[:-30], id="near", metadata={"order": 101, "source": "books"}))
-    sig = DedupSignatures(str(tmp_path / "sigs"), shingle=4, min_chars=40)
+    sig = DedupSignatures(str(tmp_path / "sigs"), 4, 40, buckets_dir=str(tmp_path / "buckets"), hamming=8)
     assert len(list(sig.run(iter(docs), rank=0))) == len(docs)
-    list(DedupFinder(str(tmp_path / "sigs"), str(tmp_path), hamming=8, exact=True, near=True).run(None))
+    list(NearDupPairs(str(tmp_path / "buckets"), str(tmp_path / "pairs"), 8, 4).run(None))
+    list(
+        NearDupClusters(str(tmp_path / "sigs"), str(tmp_path / "pairs"), str(tmp_path), True, True).run(None)
+    )
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["exact_duplicate"] == 1 and report["near_duplicate"] == 1
     f = DedupFilter(str(tmp_path / "drop.npz"))

@@ -109,7 +109,7 @@ def test_rerun_skips_and_config_change_reruns_downstream(built, capsys):
     capsys.readouterr()
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert err.count("skipped (finished earlier)") == 9
+    assert err.count("skipped (finished earlier)") == 11
     before = (work / "shards" / "meta.json").read_text()
     assert main([*args, "--set", "balance.seed=1"]) == 0
     err = capsys.readouterr().err

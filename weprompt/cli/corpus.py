@@ -85,6 +85,9 @@ def _build(args) -> int:
         console.print(f"  [cyan]{stage:<15}[/] {state}")
 
     pipe.run(only=args.only, progress=progress)
+    if cfg.executor.kind == "slurm":
+        console.print("submitted to Slurm; `weprompt corpus summary` reports once the jobs have finished")
+        return 0
     _print_summary(pipe.write_summary())
     return 0
 
