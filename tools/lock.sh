@@ -6,7 +6,7 @@
 # It resolves with pip's own configuration, so torch comes out as the 2.13.0 CPU wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras=(ui corpus train eval hf lmeval dev)
+extras=(ui corpus corpus-ray train eval hf lmeval dev)
 CUSTOM_COMPILE_COMMAND="bash tools/lock.sh" python -m piptools compile \
   --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
   "${extras[@]/#/--extra=}" --output-file constraints.txt "$@" pyproject.toml
