@@ -23,15 +23,14 @@ from eval.cache import PredictionCache, PredictionFile, row_hash, stable_hash
 from eval.examples import (
     EvalInputError,
     PromptBuilder,
-    content_free,
     example_key,
     passage,
-    references,
     usable_templates,
 )
 from eval.fewshot import demo_split as choose_demo_split
 from eval.generate import Generator, max_new_tokens_for
-from eval.scoring import DEFAULT_RULE, RULES, PrefixCache, score_choices
+from eval.predict import Job, batches, finish_generation, finish_rank, prepare_generation, prepare_rank
+from eval.scoring import DEFAULT_RULE, RULES
 from pretrain.errors import UserError
 
 RESULTS_SCHEMA = "weprompt.eval.results/1"
@@ -46,7 +45,7 @@ class TaskSkipped(Exception):
 class EvalOptions:
     limit: int | None = None  # first N examples of the evaluation split
     seed: int = 0
-    batch_size: int = 8  # examples per cache write (and progress step)
+    batch_size: int = 8  # examples per model batch and cache write (scores do not depend on it)
     calibrate: bool = True  # also score choices against the content-free input
     prefix_eos: bool = True  # prompts start after an EOS, as every training example does
     max_new_tokens: int | None = None  # default: per task type (eval.generate.MAX_NEW_TOKENS)
@@ -85,73 +84,6 @@ def trained_tasks(path: str | None) -> dict | None:
     return None
 
 
-def _render_error(b: PromptBuilder, key: str, e: Exception) -> str:
-    return f"{b.where(key)}: does not render: {type(e).__name__}: {e}"
-
-
-def predict_rank(
-    lm, b: PromptBuilder, row: dict, key: str, index: int, calibrate: bool, cf_cache, probe: Generator | None
-) -> dict:
-    rec: dict = {}
-    try:
-        rendered = b.render(row, key)
-    except Exception as e:  # any Jinja failure of this template on this example: counted, not fatal
-        return {"error": _render_error(b, key, e)}
-    if not rendered.input.strip():
-        return {"error": f"{b.where(key)}: renders an empty input"}
-    choices, gold = b.choices(rendered, key)
-    choice_ids = lm.tokenizer.encode_batch(choices)
-    if any(not c for c in choice_ids):
-        return {"error": f"{b.where(key)}: an answer choice is empty: {choices}"}
-    reserve = max(map(len, choice_ids))
-    demos = b.demos(key, index, rendered)
-    prompt = b.prompt(demos, rendered.input, reserve)
-    pad = lm.tokenizer.pad_id
-    rec["choices"], rec["gold"] = choices, gold
-    rec["logprobs"] = score_choices(lm.model, prompt.ids, choice_ids, pad)
-    rec["logprobs_cf"] = None
-    if calibrate:
-        try:
-            cf = b.render(content_free(row, b.task.label_field), key)
-        except Exception:
-            cf = None
-        if cf is not None and cf.input.strip():
-            cf_prompt = b.prompt(demos, cf.input, reserve)
-            rec["logprobs_cf"] = score_choices(lm.model, cf_prompt.ids, choice_ids, pad, cache=cf_cache)
-    if probe is not None:  # the longest choice plus a little room to show it is done
-        rec["open_answer"] = probe(prompt.ids, reserve + 4).text
-    rec.update(shots=prompt.shots, shots_dropped=prompt.shots_dropped, truncated=prompt.truncated)
-    rec["prompt_tokens"] = len(prompt.ids)
-    return rec
-
-
-def predict_generation(
-    gen: Generator, b: PromptBuilder, row: dict, key: str, index: int, max_new: int
-) -> dict:
-    try:
-        rendered = b.render(row, key)
-    except Exception as e:
-        return {"error": _render_error(b, key, e)}
-    if not rendered.input.strip():
-        return {"error": f"{b.where(key)}: renders an empty input"}
-    refs = references(row, rendered.target)
-    if not refs:
-        return {"error": f"{b.where(key)}: no reference answer (empty target and no answers in the row)"}
-    demos = b.demos(key, index, rendered)
-    prompt = b.prompt(demos, rendered.input, max_new)
-    g = gen(prompt.ids, max_new)
-    return {
-        "prediction": g.text,
-        "references": refs,
-        "n_new_tokens": g.n_tokens,
-        "stop": g.stop,
-        "shots": prompt.shots,
-        "shots_dropped": prompt.shots_dropped,
-        "truncated": prompt.truncated,
-        "prompt_tokens": len(prompt.ids),
-    }
-
-
 def _progress(total: int, initial: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -169,6 +101,12 @@ class _TaskRun:
         if self.generator is None:
             self.generator = Generator(self.lm.model, self.lm.tokenizer)
         return self.generator
+
+    def prepare(self, b: PromptBuilder, task, row: dict, key: str, index: int, max_new: int) -> Job:
+        o = self.opts
+        if task.is_rank:
+            return prepare_rank(self.lm, b, row, key, index, o.calibrate, index < o.scope_probe)
+        return prepare_generation(b, row, key, index, max_new)
 
     def run_template(
         self, task, template, k, split, rows, hashes, demo_rows, demo_split
@@ -202,23 +140,22 @@ class _TaskRun:
         # they are written again only when the outcome changed.
         cached = [pfile.get(keys[i], hashes[i]) for i in range(len(rows))]
         todo = [i for i, c in enumerate(cached) if c is None or c.get("error")]
-        cf_cache = PrefixCache()
         bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
         start = time.perf_counter()
         try:
-            for s in range(0, len(todo), max(1, o.batch_size)):
-                batch = []
-                for i in todo[s : s + o.batch_size]:
-                    if task.is_rank:
-                        probe = self.gen() if i < o.scope_probe else None
-                        rec = predict_rank(lm, b, rows[i], keys[i], i, o.calibrate, cf_cache, probe)
-                    else:
-                        rec = predict_generation(self.gen(), b, rows[i], keys[i], i, max_new)
-                    rec = {"key": keys[i], "h": hashes[i], **rec}
-                    if rec != cached[i]:
-                        batch.append(rec)
-                pfile.append(batch)
-                bar.update(len(todo[s : s + o.batch_size]))
+            jobs = [self.prepare(b, task, rows[i], keys[i], i, max_new) for i in todo]
+            for batch in batches(jobs, o.batch_size):
+                if task.is_rank:
+                    finish_rank(lm, batch, self.gen)
+                else:
+                    finish_generation(self.gen(), batch)
+                changed = []
+                for j in batch:
+                    rec = {"key": j.key, "h": hashes[j.index], **j.rec}
+                    if rec != cached[j.index]:
+                        changed.append(rec)
+                pfile.append(changed)
+                bar.update(len(batch))
         finally:
             bar.close()
         return pfile, time.perf_counter() - start
