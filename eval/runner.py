@@ -31,6 +31,7 @@ from eval.fewshot import demo_split as choose_demo_split
 from eval.generate import Generator, max_new_tokens_for
 from eval.predict import Job, batches, finish_generation, finish_rank, prepare_generation, prepare_rank
 from eval.scoring import DEFAULT_RULE, RULES
+from eval.shards import in_shard, merge_into, shard_manifest
 from pretrain.errors import UserError
 
 RESULTS_SCHEMA = "weprompt.eval.results/1"
@@ -56,6 +57,9 @@ class EvalOptions:
     bank_dir: str | None = None
     data_dir: str | None = None
     progress: bool = True
+    # TNEWS / IFLYTEK: "paper" = gold + the catalog's `eval_negatives` seeded negatives; "all" = every label
+    negatives: str = "paper"
+    shard: str | None = None  # "i/n": predict only this shard of the task × prompt × example grid
     extra: dict = field(default_factory=dict)  # recorded as is (e.g. the CLI command line)
 
 
@@ -92,12 +96,17 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 @dataclass
 class _TaskRun:
-    lm: modelio.LoadedModel
+    lm: modelio.LoadedModel | None  # None when merging shards (no model call)
     opts: EvalOptions
     cache: PredictionCache
+    model: dict  # LoadedModel.describe()
     generator: Generator | None = None
+    # Merging shards: (task, k, template id) -> the shards' prediction files for that cell.
+    merge_from: dict | None = None
+    cells: list = field(default_factory=list)  # sharded run: the prediction files it wrote
 
     def gen(self) -> Generator:
+        assert self.lm is not None
         if self.generator is None:
             self.generator = Generator(self.lm.model, self.lm.tokenizer)
         return self.generator
@@ -113,10 +122,11 @@ class _TaskRun:
     ) -> tuple[PredictionFile, float]:
         lm, o = self.lm, self.opts
         max_new = o.max_new_tokens or max_new_tokens_for(task.task_type, task.category)
+        negatives = task.eval_negatives if o.negatives == "paper" else None
         setting = {
             "v": SETTING_VERSION,
-            "model_hash": lm.model_hash,
-            "tokenizer": lm.tokenizer_fingerprint,
+            "model_hash": self.model["hash"],
+            "tokenizer": self.model["tokenizer_fingerprint"],
             "task": task.name,
             "split": split,
             "template_id": template.id,
@@ -127,19 +137,28 @@ class _TaskRun:
             "prefix_eos": o.prefix_eos,
             "kind": "rank" if task.is_rank else "generation",
             "calibrate": o.calibrate if task.is_rank else None,
-            "negatives": task.eval_negatives if task.is_rank else None,
+            "negatives": negatives if task.is_rank else None,
             "max_new_tokens": None if task.is_rank else max_new,
         }
         if task.is_rank and o.scope_probe:  # only then, so earlier caches stay valid
             setting["scope_probe"] = o.scope_probe
         pfile = self.cache.open(task.name, template.id, setting)
-        b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
-                          demo_rows, demo_split, split, o.prefix_eos)  # fmt: skip
         keys = [example_key(split, i) for i in range(len(rows))]
+        if self.merge_from is not None:
+            merge_into(pfile, self.merge_from.get((task.name, k, template.id), []), keys, hashes)
+            return pfile, 0.0
+        assert lm is not None
+        b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
+                          demo_rows, demo_split, split, o.prefix_eos, o.negatives == "all")  # fmt: skip
         # Render errors are retried on every run (a fixed template or renderer then gets its predictions);
         # they are written again only when the outcome changed.
         cached = [pfile.get(keys[i], hashes[i]) for i in range(len(rows))]
         todo = [i for i, c in enumerate(cached) if c is None or c.get("error")]
+        if o.shard:
+            todo = [i for i in todo if in_shard(o.shard, task.name, k, template.id, keys[i])]
+            self.cells.append(
+                {"task": task.name, "k": k, "template_id": template.id, "path": str(pfile.path)}
+            )
         bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
         start = time.perf_counter()
         try:
@@ -207,6 +226,8 @@ class _TaskRun:
             prompts = []
             for t in templates:
                 pfile, seconds = self.run_template(task, t, k, split, rows, hashes, demo_rows, dsplit)
+                if o.shard:
+                    continue  # a shard's predictions are scored by `weprompt eval merge`
                 recs = []
                 for i in range(n):
                     rec = pfile.get(example_key(split, i), hashes[i])
@@ -229,7 +250,8 @@ class _TaskRun:
             "split_size": len(ds),
             "demo_split": dsplit if any(ks) else None,
             "few_shot_paper": task.few_shot,
-            "eval_negatives": task.eval_negatives,
+            "eval_negatives": task.eval_negatives if o.negatives == "paper" else None,
+            "negatives": o.negatives,
             "templates": [{"id": t.id, "name": t.name} for t in templates],
             "templates_skipped": skipped_templates,
             "trained_on": flagged,
@@ -245,21 +267,30 @@ def evaluate(
     tokenizer_dir: str | None = None,
     **overrides,
 ) -> dict:
-    """Evaluate `model` (checkpoint path or `modelio.LoadedModel`) and return the results dict."""
-    from weprompt.bank import bank_catalog
-
+    """Evaluate `model` (checkpoint path or `modelio.LoadedModel`) and return the results dict
+    (with `options.shard`: a shard manifest instead, see `eval.shards`)."""
     opts = options or EvalOptions()
     for k, v in overrides.items():
         if not hasattr(opts, k):
             raise TypeError(f"evaluate() got an unknown option '{k}'")
         setattr(opts, k, v)
+    if opts.negatives not in ("paper", "all"):
+        raise UserError(f"negatives must be 'paper' or 'all', got {opts.negatives!r}")
     lm = model if isinstance(model, modelio.LoadedModel) else modelio.load(model, tokenizer_dir)
+    described = lm.describe()
+    run = _TaskRun(lm, opts, PredictionCache(opts.cache_dir, lm.model_hash), described)
+    return run_tasks(run, tasks, shots, trained_tasks(lm.path))
+
+
+def run_tasks(run: _TaskRun, tasks: list[str] | None, shots, trained: dict | None) -> dict:
+    """Every task through `run` (predicting, or merging shards), then the results dict."""
+    from weprompt.bank import bank_catalog
+
+    opts = run.opts
     catalog = bank_catalog(opts.bank_dir)
     names = list(tasks) if tasks else [t.name for t in catalog.eval_tasks()]
     for n in names:
         catalog.task(n)  # unknown names fail before any work
-    run = _TaskRun(lm, opts, PredictionCache(opts.cache_dir, lm.model_hash))
-    trained = trained_tasks(lm.path)
     start = time.perf_counter()
     results: dict = {"tasks": {}, "skipped": {}}
     for name in names:
@@ -273,12 +304,15 @@ def evaluate(
         )
     settings = asdict(opts)
     settings.update(shots=[str(s) for s in shots], scoring_rule=DEFAULT_RULE, rules=list(RULES))
-    return {
+    out = {
         "schema": RESULTS_SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": lm.describe(),
+        "model": run.model,
         "trained_split": trained,
         "settings": settings,
         **results,
         "seconds": round(time.perf_counter() - start, 2),
     }
+    if opts.shard:
+        return shard_manifest(out, run.cells, list(names))
+    return out
