@@ -144,9 +144,9 @@ def cmd_merge(dirs: list[str], cache_dir: str | None, out: str | None) -> int:
     st = results["settings"]
     settings = report.result_settings(results["model"], list(results["tasks"]) + list(results["skipped"]),
                                       st["shots"], {k: v for k, v in st.items() if k not in _RESULT_ONLY})  # fmt: skip
-    out = out or report.results_dir("runs/eval", settings)
-    report.check_results_dir(out, settings)
-    js, md = report.save(results, out, settings)
+    where = out or report.results_dir("runs/eval", settings)
+    report.check_results_dir(where, settings)
+    js, md = report.save(results, where, settings)
     report.print_summary(results)
     print(f"merged {len(dirs)} shards\nresults: {js}\ntable:   {md}")
     return 0

@@ -155,10 +155,10 @@ class _TaskRun:
         cached = [pfile.get(keys[i], hashes[i]) for i in range(len(rows))]
         todo = [i for i, c in enumerate(cached) if c is None or c.get("error")]
         if o.shard:
-            todo = [i for i in todo if in_shard(o.shard, task.name, k, template.id, keys[i])]
-            self.cells.append(
-                {"task": task.name, "k": k, "template_id": template.id, "path": str(pfile.path)}
-            )
+            mine = {i for i in range(len(rows)) if in_shard(o.shard, task.name, k, template.id, keys[i])}
+            todo = [i for i in todo if i in mine]
+            self.cells.append({"task": task.name, "k": k, "template_id": template.id,
+                               "path": str(pfile.path), "n": len(mine)})  # fmt: skip
         bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
         start = time.perf_counter()
         try:

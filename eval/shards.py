@@ -58,9 +58,10 @@ def write_manifest(manifest: dict, out: str | Path) -> Path:
     return path
 
 
-def merge_into(pfile, paths: list[str], keys: list[str], hashes: list[str]) -> None:
+def merge_into(pfile, cells: list[dict], keys: list[str], hashes: list[str]) -> None:
     """Every example's prediction from the shards' files into `pfile` (missing ones are an error)."""
     found: dict[str, dict] = {}
+    paths = [c["path"] for c in cells if c["n"]]  # a shard that owns no example of a cell writes no file
     for p in paths:
         if not Path(p).is_file():
             raise ShardError(
@@ -131,7 +132,7 @@ def merge(dirs: list[str], cache_dir: str | None = None) -> dict:
     sources: dict[tuple, list[str]] = {}
     for m in ms:
         for c in m["cells"]:
-            sources.setdefault((c["task"], c["k"], c["template_id"]), []).append(c["path"])
+            sources.setdefault((c["task"], c["k"], c["template_id"]), []).append(c)
     model = ms[0]["model"]
     run = _TaskRun(None, opts, PredictionCache(opts.cache_dir, model["hash"]), model, merge_from=sources)
     return run_tasks(run, ms[0]["tasks"], st["shots"], ms[0]["trained_split"])
