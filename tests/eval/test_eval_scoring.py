@@ -115,3 +115,20 @@ def test_batched_generation_equals_one_prompt_at_a_time(tiny_lm):
     ref = [model.generate(torch.tensor([p]), b)[0] for p, b in zip(prompts, budgets, strict=True)]
     assert generate_batch(model, prompts, budgets, [], tok.pad_id) == ref
     assert [len(r) for r in ref] == budgets
+
+
+def test_mean_and_sum_rules_reported_side_by_side():
+    from eval.aggregate import score_prompt, summarize
+    from weprompt.catalog import load_catalog
+
+    task = load_catalog().task("chid")
+    # example 1: long choice A (mean -1, sum -3) vs short B (-1.5): mean picks A, sum picks B (gold B)
+    # example 2: both rules pick A (gold A)
+    recs = [
+        {"key": "v/0", "choices": ["甲乙丙", "丁"], "gold": 1, "logprobs": [[-1.0] * 3, [-1.5]]},
+        {"key": "v/1", "choices": ["甲", "丁"], "gold": 0, "logprobs": [[-0.1], [-2.0]]},
+    ]
+    p = score_prompt(task, recs, {})
+    assert p["rules"]["mean"] == 50.0 and p["rules"]["sum"] == 100.0 and p["mean_sum_agree"] == 50.0
+    s = summarize([{"template_id": "t", "name": "t", **p}], task.metric)
+    assert s["median"] == 50.0 and s["median_sum_rule"] == 100.0
