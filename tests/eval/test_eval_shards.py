@@ -128,3 +128,21 @@ def test_negatives_policy_paper_or_all_labels(tiny_lm, make_bank, tmp_path, synt
     with pytest.raises(Exception, match="negatives"):
         evaluate(tiny_lm, ["tnews"], [0], limit=1, negatives="some", bank_dir=str(bank), progress=False)
     write_manifest({"x": 1}, tmp_path / "m")  # a directory is created for the manifest
+
+
+def test_auto_threads_leave_busy_cores_and_auto_batch_is_a_power_of_two(monkeypatch, tiny_lm):
+    import os
+
+    from eval import runtime
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert runtime.auto_threads() == 1  # 4 cores, 3 busy
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert runtime.auto_threads() == 1  # never below one
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert runtime.auto_threads() == 4
+    b = runtime.auto_batch_size(tiny_lm)
+    assert 1 <= b <= runtime.MAX_BATCH and b & (b - 1) == 0
+    monkeypatch.setattr(runtime, "_available_bytes", lambda: 1 << 20)  # 1 MiB free: the smallest batch
+    assert runtime.auto_batch_size(tiny_lm) == 1
