@@ -5,7 +5,8 @@
 1. Builds a small model: a randomly initialised WeLM (`--preset`, context `--context`; throughput depends on
    shapes, not weights) with a SentencePiece tokenizer trained here on task text, written as a checkpoint.
 2. Exports it (`weprompt export`) and writes the harness task of each task's first evaluation prompt
-   (`weprompt lmeval-task`): the same rendered examples and template for both tools.
+   (`--template longest`: the prompt with the longest answer choices) with `weprompt lmeval-task`: the
+   same rendered examples and template for both tools.
 3. Times both on the first `--examples` examples, threads fixed: the harness (`simple_evaluate`, fp32, CPU)
    at each of `--lmeval-batch-sizes`, keeping its best; ours (`eval.runner.evaluate` under the harness
    settings: no EOS before the prompt, every label, no calibration) at each of `--batch-sizes`, keeping
@@ -68,16 +69,36 @@ def build_model(tmp: Path, preset_name: str, context: int) -> tuple[LoadedModel,
     return lm, tmp / "run"
 
 
-def one_prompt_bank(tmp: Path, tasks: list[str]) -> Path:
-    """A bank dir holding only each task's first evaluation prompt (the one `lmeval-task` writes)."""
-    from eval.examples import usable_templates
+def _mean_choice_chars(task, template, rows: list[dict]) -> float:
+    from eval.examples import example_key, render_seed
+    from weprompt.templates import render
 
-    root = tmp / "bank"
+    sizes = []
+    for i, row in enumerate(rows):
+        try:
+            r = render(template, row, seed=render_seed(0, example_key(task.eval_split, i)))
+        except Exception:
+            continue
+        sizes += [len(c) for c in r.answer_choices or []]
+    return sum(sizes) / max(1, len(sizes))
+
+
+def one_prompt_bank(tmp: Path, tasks: list[str], which: str) -> Path:
+    """A bank dir holding one evaluation prompt per task: the first (the one `lmeval-task` writes by
+    default) or the one with the longest answer choices (multi-token choices: where prefix sharing pays)."""
+    from eval.examples import usable_templates
+    from weprompt.data import load_split
+
+    root = tmp / f"bank-{which}"
     (root / "templates").mkdir(parents=True)
     shutil.copy(DEFAULT_CATALOG, root / "catalog.yaml")
     catalog = bank_catalog(None)
     for name in tasks:
-        used, _ = usable_templates(catalog.task(name), load_task_templates(name).templates)
+        task = catalog.task(name)
+        used, _ = usable_templates(task, load_task_templates(name).templates)
+        if which == "longest":
+            rows = load_split(name, task.eval_split, catalog=catalog).select(range(20)).to_list()
+            used = sorted(used, key=lambda t: -_mean_choice_chars(task, t, rows))
         (root / "templates" / f"{name}.yaml").write_text(dump_templates(name, used[:1]), encoding="utf-8")
     return root
 
@@ -150,6 +171,8 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=512, help="context length of the bench model")
     ap.add_argument("--batch-sizes", default="1,8,32", help="ours: tried, best kept")
     ap.add_argument("--lmeval-batch-sizes", default="1,8,32", help="the harness: tried, best kept")
+    ap.add_argument("--template", choices=("first", "longest"), default="first",
+                    help="each task's first evaluation prompt, or the one with the longest answer choices")  # fmt: skip
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -169,7 +192,7 @@ def main() -> None:
         tmp = Path(d)
         lm, run = build_model(tmp, args.preset, args.context)
         export_checkpoint(run, tmp / "hf")
-        bank = one_prompt_bank(tmp, tasks)
+        bank = one_prompt_bank(tmp, tasks, args.template)
         print(
             f"model: {summary['model']}, {lm.describe()['parameters']:,} parameters, {args.threads} thread(s)"
         )
