@@ -184,6 +184,7 @@ def main() -> None:
     ours_bs = [int(x) for x in args.batch_sizes.split(",")]
     lm_bs = [int(x) for x in args.lmeval_batch_sizes.split(",")]
     summary: dict = {
+        "template": args.template,
         "threads": args.threads,
         "examples": args.examples,
         "model": f"{args.preset}, context {args.context}",

@@ -179,6 +179,10 @@ def result_settings(model: dict, tasks: list[str], shots: list[str], options: di
     from weprompt.data import DataError, resolve_data_dir
 
     opts = {k: v for k, v in options.items() if k not in _UNKEYED_OPTIONS}
+    # Options added later are keyed only when not at their default, so earlier results dirs still match.
+    for key, default in (("negatives", "paper"), ("shard", None)):
+        if opts.get(key, default) == default:
+            opts.pop(key, None)
     try:
         data_dir = str(resolve_data_dir(opts.pop("data_dir")).resolve())
     except DataError:
