@@ -16,8 +16,8 @@ import argparse
 import json
 import tempfile
 
-from eval.runner import evaluate
-from eval.runtime import set_threads
+from weprompt.eval.runner import evaluate
+from weprompt.eval.runtime import set_threads
 
 
 def main() -> None:

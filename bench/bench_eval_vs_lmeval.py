@@ -33,22 +33,22 @@ from pathlib import Path
 
 import torch
 
-from eval.modelio import LoadedModel, wrap
-from eval.runner import evaluate
-from eval.scoring import score_full
 from weprompt.bank import bank_catalog, load_task_templates
 from weprompt.catalog import DEFAULT_CATALOG
+from weprompt.eval.modelio import LoadedModel, wrap
+from weprompt.eval.runner import evaluate
+from weprompt.eval.scoring import score_full
 from weprompt.templates import dump_templates
 
 
 def build_model(tmp: Path, preset_name: str, context: int) -> tuple[LoadedModel, Path]:
     """A random WeLM with a tokenizer trained on task text, as a checkpoint in the trainer's layout."""
-    from pretrain import checkpoint as ck
-    from pretrain.engine.state import STATE_VERSION
-    from pretrain.model import WeLM, preset
-    from pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
     from weprompt.leakage import example_text
+    from weprompt.pretrain import checkpoint as ck
+    from weprompt.pretrain.engine.state import STATE_VERSION
+    from weprompt.pretrain.model import WeLM, preset
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     texts = []
     for task in ("ocnli", "c3", "chid", "tnews", "cmrc2018"):
@@ -70,7 +70,7 @@ def build_model(tmp: Path, preset_name: str, context: int) -> tuple[LoadedModel,
 
 
 def _mean_choice_chars(task, template, rows: list[dict]) -> float:
-    from eval.examples import example_key, render_seed
+    from weprompt.eval.examples import example_key, render_seed
     from weprompt.templates import render
 
     sizes = []
@@ -86,8 +86,8 @@ def _mean_choice_chars(task, template, rows: list[dict]) -> float:
 def one_prompt_bank(tmp: Path, tasks: list[str], which: str) -> Path:
     """A bank dir holding one evaluation prompt per task: the first (the one `lmeval-task` writes by
     default) or the one with the longest answer choices (multi-token choices: where prefix sharing pays)."""
-    from eval.examples import usable_templates
     from weprompt.data import load_split
+    from weprompt.eval.examples import usable_templates
 
     root = tmp / f"bank-{which}"
     (root / "templates").mkdir(parents=True)
@@ -137,7 +137,7 @@ def time_ours(lm: LoadedModel, task: str, n: int, bank: Path, tmp: Path, batch_s
 
 def loglik_diff(lm: LoadedModel, samples: list, results: dict, task: str) -> tuple[float, int, int]:
     """max |harness loglik − (ours + log p("\\n" | query))| over requests; (diff, requests, skipped)."""
-    from eval.cache import read_predictions
+    from weprompt.eval.cache import read_predictions
 
     tok = lm.tokenizer
     (prompt,) = results["tasks"][task]["shots"]["0"]["prompts"]
@@ -177,8 +177,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from pretrain.hf.export import export_checkpoint
     from weprompt.cli.main import main as cli
+    from weprompt.pretrain.hf.export import export_checkpoint
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     ours_bs = [int(x) for x in args.batch_sizes.split(",")]

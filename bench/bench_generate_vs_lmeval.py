@@ -22,13 +22,13 @@ import torch
 import yaml
 from bench_eval_vs_lmeval import build_model, one_prompt_bank
 
-from eval.cache import read_predictions
-from eval.examples import example_key, render_seed
-from eval.generate import max_new_tokens_for
-from eval.runner import evaluate
-from pretrain.atomic import atomic_write_text
 from weprompt.bank import bank_catalog, load_task_templates
+from weprompt.common.atomic import atomic_write_text
 from weprompt.data import load_split
+from weprompt.eval.cache import read_predictions
+from weprompt.eval.examples import example_key, render_seed
+from weprompt.eval.generate import max_new_tokens_for
+from weprompt.eval.runner import evaluate
 from weprompt.templates import TARGET_SEP, render
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.hf.export import export_checkpoint
 
     sizes = [int(x) for x in args.batch_sizes.split(",")]
     with tempfile.TemporaryDirectory() as d:

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from pretrain.model import WeLM, preset
+from weprompt.pretrain.model import WeLM, preset
 
 
 def _best_ms(model, ids, repeats: int, **kw) -> float:

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eval import metrics as M
-from eval.scoring import DEFAULT_RULE, RULES, argmax, rule_scores
 from weprompt.catalog import Task
+from weprompt.eval import metrics as M
+from weprompt.eval.scoring import DEFAULT_RULE, RULES, argmax, rule_scores
 
 
 def rank_predictions(records: Sequence[dict], rule: str) -> tuple[list[str], list[list[str]]] | None:

@@ -83,7 +83,7 @@ def _flags(args: argparse.Namespace) -> dict:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pretrain.errors import UserError
+    from weprompt.common.errors import UserError
 
     if args.command:
         if args.command[0] != "merge" or len(args.command) < 2:
@@ -91,7 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"unknown eval command {' '.join(args.command)!r}; use: weprompt eval merge DIR..."
             )
         return cmd_merge(args.command[1:], args.cache_dir, args.out)
-    from eval.config import load_eval_config
+    from weprompt.eval.config import load_eval_config
 
     cfg = load_eval_config(args.config, _flags(args))
     if cfg.model is None:
@@ -102,11 +102,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def run_config(cfg) -> int:
     from dataclasses import asdict
 
-    from eval import modelio, report
-    from eval.runner import EvalOptions, evaluate
-    from eval.runtime import auto_batch_size, set_threads
-    from eval.shards import write_manifest
     from weprompt.bank import bank_catalog
+    from weprompt.eval import modelio, report
+    from weprompt.eval.runner import EvalOptions, evaluate
+    from weprompt.eval.runtime import auto_batch_size, set_threads
+    from weprompt.eval.shards import write_manifest
 
     threads = set_threads(cfg.threads)
     lm = modelio.load(cfg.model, cfg.tokenizer, cfg.dtype)
@@ -137,8 +137,8 @@ def run_config(cfg) -> int:
 
 
 def cmd_merge(dirs: list[str], cache_dir: str | None, out: str | None) -> int:
-    from eval import report
-    from eval.shards import merge
+    from weprompt.eval import report
+    from weprompt.eval.shards import merge
 
     results = merge(dirs, cache_dir)
     st = results["settings"]

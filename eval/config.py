@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pretrain.config import ConfigError, from_dict, read_yaml_mapping
+from weprompt.common.config import ConfigError, from_dict, read_yaml_mapping
 
 DTYPES = ("float32", "bfloat16", "float16")
 NEGATIVES = ("paper", "all")

@@ -20,13 +20,13 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eval.fewshot import Prompt, assemble, demo_candidates, select_demos
-from pretrain.errors import UserError
 from weprompt.catalog import Task
+from weprompt.common.errors import UserError
+from weprompt.eval.fewshot import Prompt, assemble, demo_candidates, select_demos
 from weprompt.templates import Rendered, Template, render
 
 if TYPE_CHECKING:
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.tokenizer import Tokenizer
 
 CONTENT_FREE = "N/A"
 PASSAGE_FIELDS = ("context", "document", "content", "passage")

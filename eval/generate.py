@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eval.batching import generate_batch
+from weprompt.eval.batching import generate_batch
 
 # New-token budgets per task type (answers of the evaluation tasks are short; summaries are not).
 MAX_NEW_TOKENS = {

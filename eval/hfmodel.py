@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from pretrain.errors import UserError
-from pretrain.model import ModelOutput
+from weprompt.common.errors import UserError
+from weprompt.pretrain.model import ModelOutput
 
 PREFIX = "hf:"
 
@@ -139,7 +139,7 @@ def load(spec: str, dtype: str = "float32"):
     """`hf:<dir or hub id>` → an `eval.modelio.LoadedModel` (model in eval mode, tokenizer checked)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from eval.modelio import LoadedModel, weights_hash
+    from weprompt.eval.modelio import LoadedModel, weights_hash
 
     source = spec[len(PREFIX) :] if spec.startswith(PREFIX) else spec
     if not source:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 if TYPE_CHECKING:
-    from pretrain.model import ModelConfig, WeLM
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.model import ModelConfig, WeLM
+    from weprompt.pretrain.tokenizer import Tokenizer
 
 
 class ModelMismatchError(UserError):
@@ -103,13 +103,13 @@ def load(
     """A checkpoint (step, checkpoints or run directory) with its tokenizer, checked to match; or, for
     `hf:<dir or hub id>`, any transformers causal LM with its own tokenizer (`eval.hfmodel`)."""
     if str(path).startswith("hf:"):
-        from eval import hfmodel
+        from weprompt.eval import hfmodel
 
         if tokenizer_dir:
             raise ModelMismatchError("--tokenizer does not apply to hf: models (their own tokenizer is used)")
         return hfmodel.load(str(path), dtype)
-    from pretrain.checkpoint import STATE_FILE, load_model, read_json, resolve
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain.checkpoint import STATE_FILE, load_model, read_json, resolve
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     step_dir = resolve(path, MODEL_HINT)
     model, _cfg, stored_tok = load_model(step_dir)  # verified against its manifest first

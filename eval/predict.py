@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from eval.batching import length_batches, score_batch
-from eval.examples import PromptBuilder, content_free, references
-from eval.generate import Generator
+from weprompt.eval.batching import length_batches, score_batch
+from weprompt.eval.examples import PromptBuilder, content_free, references
+from weprompt.eval.generate import Generator
 
 
 @dataclass

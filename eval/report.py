@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pretrain.atomic import atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.errors import UserError
 
 SETTINGS_FILE = "settings.json"
 RESULTS_FILE = "results.json"
@@ -173,10 +173,10 @@ def bank_fingerprint(bank_dir: str | None, tasks: list[str]) -> str:
 def result_settings(model: dict, tasks: list[str], shots: list[str], options: dict) -> dict:
     """Everything results depend on: the model (`LoadedModel.describe()`), the tasks, the shot settings
     and the evaluation options (`asdict(EvalOptions)`), with the bank's and data's resolved places."""
-    from eval.runner import SETTING_VERSION
-    from eval.scoring import DEFAULT_RULE
     from weprompt.bank import resolve_bank_dir
     from weprompt.data import DataError, resolve_data_dir
+    from weprompt.eval.runner import SETTING_VERSION
+    from weprompt.eval.scoring import DEFAULT_RULE
 
     opts = {k: v for k, v in options.items() if k not in _UNKEYED_OPTIONS}
     # Options added later are keyed only when not at their default, so earlier results dirs still match.

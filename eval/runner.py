@@ -17,22 +17,29 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from eval import modelio
-from eval.aggregate import score_prompt, summarize
-from eval.cache import PredictionCache, PredictionFile, row_hash, stable_hash
-from eval.examples import (
+from weprompt.common.errors import UserError
+from weprompt.eval import modelio
+from weprompt.eval.aggregate import score_prompt, summarize
+from weprompt.eval.cache import PredictionCache, PredictionFile, row_hash, stable_hash
+from weprompt.eval.examples import (
     EvalInputError,
     PromptBuilder,
     example_key,
     passage,
     usable_templates,
 )
-from eval.fewshot import demo_split as choose_demo_split
-from eval.generate import Generator, max_new_tokens_for
-from eval.predict import Job, batches, finish_generation, finish_rank, prepare_generation, prepare_rank
-from eval.scoring import DEFAULT_RULE, RULES
-from eval.shards import in_shard, merge_into, shard_manifest
-from pretrain.errors import UserError
+from weprompt.eval.fewshot import demo_split as choose_demo_split
+from weprompt.eval.generate import Generator, max_new_tokens_for
+from weprompt.eval.predict import (
+    Job,
+    batches,
+    finish_generation,
+    finish_rank,
+    prepare_generation,
+    prepare_rank,
+)
+from weprompt.eval.scoring import DEFAULT_RULE, RULES
+from weprompt.eval.shards import in_shard, merge_into, shard_manifest
 
 RESULTS_SCHEMA = "weprompt.eval.results/1"
 SETTING_VERSION = 1  # bump when a change alters predictions: old cache files are then not reused

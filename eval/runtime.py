@@ -63,7 +63,7 @@ def _kv_bytes_per_token(model) -> int:
 
 
 def _fits_on_gpu(lm, batch: int) -> bool:
-    from eval.batching import score_batch
+    from weprompt.eval.batching import score_batch
 
     ctx = lm.config.context_length
     half = max(1, ctx // 2)

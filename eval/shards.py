@@ -18,10 +18,10 @@ import json
 import zlib
 from pathlib import Path
 
-from eval.cache import read_predictions
-from eval.config import parse_shard
-from pretrain.atomic import atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.errors import UserError
+from weprompt.eval.cache import read_predictions
+from weprompt.eval.config import parse_shard
 
 SHARD_SCHEMA = "weprompt.eval.shard/1"
 SHARD_FILE = "shard.json"
@@ -120,8 +120,8 @@ def merge(dirs: list[str], cache_dir: str | None = None) -> dict:
     """The results of one unsharded run, from the shard runs' results dirs (no model needed)."""
     from dataclasses import fields
 
-    from eval.cache import PredictionCache
-    from eval.runner import EvalOptions, _TaskRun, run_tasks
+    from weprompt.eval.cache import PredictionCache
+    from weprompt.eval.runner import EvalOptions, _TaskRun, run_tasks
 
     ms = check_manifests(dirs)
     st = ms[0]["settings"]

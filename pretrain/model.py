@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pretrain.config import ConfigError
+from weprompt.common.config import ConfigError
 
 IGNORE_INDEX = -100
 

@@ -7,8 +7,8 @@ import torch
 from evalbank import write_checkpoint
 from test_eval_runner import CMRC, OCNLI, _records, assert_close
 
-from eval import modelio
-from eval.runner import evaluate
+from weprompt.eval import modelio
+from weprompt.eval.runner import evaluate
 
 
 def _run(model, bank, cache, bs=4, tasks=("ocnli", "cmrc2018")):
@@ -22,7 +22,7 @@ def bank(make_bank, synth_data):
 
 
 def test_exported_model_equals_native_path(tiny_lm, bank, tmp_path):
-    from pretrain.hf.export import export_checkpoint
+    from weprompt.pretrain.hf.export import export_checkpoint
 
     export_checkpoint(write_checkpoint(tiny_lm, tmp_path / "run"), tmp_path / "hf")
     hf = modelio.load(f"hf:{tmp_path / 'hf'}")
@@ -98,10 +98,10 @@ def test_tiny_llama_scores_equal_full_sequence_forward(bank, tmp_path, synth_dat
 
 def _prompt_text(res, task, k, key) -> str:
     """The rendered zero-/one-shot prompt text of one example, rebuilt with the evaluator's own parts."""
-    from eval.examples import PromptBuilder
-    from eval.fewshot import demo_text
     from weprompt.bank import bank_catalog, load_task_templates
     from weprompt.data import load_split
+    from weprompt.eval.examples import PromptBuilder
+    from weprompt.eval.fewshot import demo_text
     from weprompt.templates import TARGET_SEP
 
     o = res["settings"]

@@ -10,12 +10,12 @@ import pytest
 import yaml
 from evalbank import CHID, CMRC, OCNLI, TNEWS, template
 
-from eval.aggregate import score_prompt
-from eval.cache import read_predictions
-from eval.examples import EvalInputError
-from eval.runner import evaluate
-from pretrain.errors import UserError
 from weprompt.catalog import DEFAULT_CATALOG, load_catalog
+from weprompt.common.errors import UserError
+from weprompt.eval.aggregate import score_prompt
+from weprompt.eval.cache import read_predictions
+from weprompt.eval.examples import EvalInputError
+from weprompt.eval.runner import evaluate
 
 
 class CountCalls:
@@ -220,7 +220,7 @@ def test_task_without_eval_split_and_without_prompts(tiny_lm, make_bank, tmp_pat
 
 
 def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp_path, synth_data):
-    from eval.metrics import outside_choices
+    from weprompt.eval.metrics import outside_choices
 
     bank = make_bank({"ocnli": OCNLI[:1]})
     kw = dict(bank_dir=str(bank), cache_dir=str(tmp_path), progress=False, limit=6)

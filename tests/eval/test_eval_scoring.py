@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eval.scoring import PrefixCache, argmax, rule_scores, score_choices, score_full
+from weprompt.eval.scoring import PrefixCache, argmax, rule_scores, score_choices, score_full
 
 
 def _ids(tok, text):
@@ -74,7 +74,7 @@ def _requests(tok):
 
 
 def test_batches_across_examples_equal_one_example_at_a_time(tiny_lm):
-    from eval.batching import length_batches, score_batch
+    from weprompt.eval.batching import length_batches, score_batch
 
     tok = tiny_lm.tokenizer
     reqs = _requests(tok)
@@ -96,8 +96,8 @@ def test_batches_across_examples_equal_one_example_at_a_time(tiny_lm):
 
 
 def test_batched_generation_equals_one_prompt_at_a_time(tiny_lm):
-    from eval.batching import generate_batch
-    from eval.generate import newline_ids
+    from weprompt.eval.batching import generate_batch
+    from weprompt.eval.generate import newline_ids
 
     tok, model = tiny_lm.tokenizer, tiny_lm.model
     prompts = [p for p, _ in _requests(tok)][:4]
@@ -118,8 +118,8 @@ def test_batched_generation_equals_one_prompt_at_a_time(tiny_lm):
 
 
 def test_mean_and_sum_rules_reported_side_by_side():
-    from eval.aggregate import score_prompt, summarize
     from weprompt.catalog import load_catalog
+    from weprompt.eval.aggregate import score_prompt, summarize
 
     task = load_catalog().task("chid")
     # example 1: long choice A (mean -1, sum -3) vs short B (-1.5): mean picks A, sum picks B (gold B)

@@ -9,12 +9,12 @@ import pytest
 from evalbank import CMRC, OCNLI, TNEWS
 from test_eval_runner import _records, assert_close
 
-from eval.cache import read_predictions
-from eval.config import load_eval_config
-from eval.runner import evaluate
-from eval.shards import ShardError, merge, write_manifest
-from pretrain.config import ConfigError
 from weprompt.cli.main import main
+from weprompt.common.config import ConfigError
+from weprompt.eval.cache import read_predictions
+from weprompt.eval.config import load_eval_config
+from weprompt.eval.runner import evaluate
+from weprompt.eval.shards import ShardError, merge, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,7 +133,7 @@ def test_negatives_policy_paper_or_all_labels(tiny_lm, make_bank, tmp_path, synt
 def test_auto_threads_leave_busy_cores_and_auto_batch_is_a_power_of_two(monkeypatch, tiny_lm):
     import os
 
-    from eval import runtime
+    from weprompt.eval import runtime
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0.0, 0.0))
