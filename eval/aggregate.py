@@ -32,6 +32,12 @@ def rank_predictions(records: Sequence[dict], rule: str) -> tuple[list[str], lis
     return preds, refs
 
 
+def _pick(rec: dict, rule: str) -> int:
+    scores = rule_scores(rec["logprobs"], rec["choices"])[rule]
+    assert scores is not None
+    return argmax(scores)
+
+
 def _counts(records: Sequence[dict]) -> dict:
     n = len(records) or 1
     return {
@@ -56,6 +62,10 @@ def score_prompt(task: Task, records: Sequence[dict], passages: dict[str, str | 
         preds, refs = rank_predictions(ok, DEFAULT_RULE) or ([], [])
         out["metrics"] = M.compute(names, preds, refs) if ok else {}
         out["rules"] = rules
+        # The paper's rule (mean per token) and lm-evaluation-harness's `acc` (sum) pick the same choice on
+        # this share of examples: they part on multi-token choices of different lengths (CHID idioms).
+        same = sum(_pick(r, "mean") == _pick(r, "sum") for r in ok)
+        out["mean_sum_agree"] = round(100.0 * same / len(ok), 2) if ok else None
         probed = [r for r in ok if "open_answer" in r]  # the scope probe; none by default
         out["oos_rate"] = (
             100.0 * sum(M.outside_choices(r["open_answer"], r["choices"]) for r in probed) / len(probed)
@@ -85,6 +95,7 @@ def summarize(prompts: Sequence[dict], metric: str) -> dict:
         return {"metric": metric, "n_prompts": 0}
     values = [p["score"] for p in scored]
     q1, q3 = (float(x) for x in np.percentile(values, [25, 75]))
+    sums = [p["rules"]["sum"] for p in scored if (p.get("rules") or {}).get("sum") is not None]
     worst = min(scored, key=lambda p: p["score"])
     best = max(scored, key=lambda p: p["score"])
     return {
@@ -95,6 +106,9 @@ def summarize(prompts: Sequence[dict], metric: str) -> dict:
         "q3": q3,
         "iqr": q3 - q1,
         "mean": float(statistics.fmean(values)),
+        # rank tasks: the median over prompts of the accuracy under the summed log-likelihood rule
+        # (lm-evaluation-harness's `acc`), beside the headline median (mean per token, the paper's rule)
+        "median_sum_rule": float(statistics.median(sums)) if sums else None,
         "worst": {"template_id": worst["template_id"], "name": worst["name"], "score": worst["score"]},
         "best": {"template_id": best["template_id"], "name": best["name"], "score": best["score"]},
     }

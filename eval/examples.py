@@ -115,9 +115,12 @@ class PromptBuilder:
     demo_split: str
     eval_split: str
     prefix_eos: bool = True
+    all_labels: bool = False  # score every label even where the task has `eval_negatives` (harness-like)
 
     def __post_init__(self) -> None:
         self._demo_cache: dict[int, Rendered | None] = {}
+        if self.prefix_eos and self.tokenizer.eos_id is None:
+            raise EvalInputError("prefix_eos: the tokenizer has no EOS token; set prefix_eos: false")
         self.prefix = [self.tokenizer.eos_id] if self.prefix_eos else []
 
     def where(self, key: str) -> str:
@@ -160,7 +163,7 @@ class PromptBuilder:
                 f"{self.where(key)}: gold answer {rendered.target!r} is not among the answer choices {choices[:20]}"
             )
         gold = choices.index(rendered.target)
-        if self.task.eval_negatives:
+        if self.task.eval_negatives and not self.all_labels:
             keep = pick_negatives(
                 len(choices), gold, self.task.eval_negatives, self.seed, self.task.name, key
             )

@@ -1,10 +1,10 @@
 """Greedy generation with a stop rule, for reading comprehension, cloze, closed-book QA, summarization.
 
-Each example decodes on its own with the model's KV cache (`WeLM.generate`): one prompt pass, then one
-token a step. Decoding stops at EOS, at any token whose piece holds a newline (answers are one line:
+Examples decode in batches (`eval.batching.generate_batch`: left padding, each row leaves the batch when
+it stops): one prompt pass, then one token a step. Decoding stops at EOS, at any token whose piece holds a newline (answers are one line:
 `TARGET_SEP` is a newline and few-shot demonstrations are separated by blank lines), at
-`max_new_tokens`, or at the end of the context window. Per-example decoding keeps every prediction
-independent of batch composition (no padding enters any computation).
+`max_new_tokens`, or at the end of the context window. Padding is masked out of every attention, so a
+prediction does not depend on the batch it was decoded in (up to float rounding of the logits).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
+from weprompt.eval.batching import generate_batch
 
 # New-token budgets per task type (answers of the evaluation tasks are short; summaries are not).
 MAX_NEW_TOKENS = {
@@ -53,21 +53,26 @@ class Generator:
         self.stop_ids = newline_ids(tokenizer)
         self.context = model.config.context_length
 
-    @torch.no_grad()
     def __call__(self, prefix: Sequence[int], max_new_tokens: int) -> Generation:
-        if not prefix:
-            raise ValueError("empty prompt")
-        if len(prefix) >= self.context:
-            raise ValueError(
-                f"prompt of {len(prefix)} tokens leaves no room in a {self.context}-token context"
-            )
-        ids = torch.tensor([list(prefix)], dtype=torch.long)
-        budget = min(max_new_tokens, self.context - len(prefix))
-        # generate() stops at EOS / a newline piece (neither is returned) or after the budget.
-        (new,) = self.model.generate(ids, budget, eos_id=self.tok.eos_id, stop_ids=self.stop_ids)
-        if len(new) < budget:
-            stop = "stop_token"
-        else:
-            stop = "max_tokens" if budget == max_new_tokens else "context"
-        text = self.tok.decode(new).split("\n", 1)[0].strip()
-        return Generation(text, len(new), stop)
+        return self.batch([prefix], [max_new_tokens])[0]
+
+    def batch(self, prefixes: Sequence[Sequence[int]], max_new: Sequence[int]) -> list[Generation]:
+        budgets = []
+        for prefix, m in zip(prefixes, max_new, strict=True):
+            if not prefix:
+                raise ValueError("empty prompt")
+            if len(prefix) >= self.context:
+                raise ValueError(
+                    f"prompt of {len(prefix)} tokens leaves no room in a {self.context}-token context"
+                )
+            budgets.append(min(m, self.context - len(prefix)))
+        stops = list(self.stop_ids) + ([self.tok.eos_id] if self.tok.eos_id is not None else [])
+        news = generate_batch(self.model, prefixes, budgets, stops, self.tok.pad_id)
+        out = []
+        for new, budget, m in zip(news, budgets, max_new, strict=True):
+            if len(new) < budget:
+                stop = "stop_token"
+            else:
+                stop = "max_tokens" if budget == m else "context"
+            out.append(Generation(self.tok.decode(new).split("\n", 1)[0].strip(), len(new), stop))
+        return out

@@ -97,8 +97,17 @@ def wrap(model: WeLM, tokenizer: Tokenizer, name: str = "model", path: str | Non
     return LoadedModel(model, tokenizer, name, weights_hash(model), path)
 
 
-def load(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None) -> LoadedModel:
-    """A checkpoint (step, checkpoints or run directory) with its tokenizer, checked to match."""
+def load(
+    path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None, dtype: str = "float32"
+) -> LoadedModel:
+    """A checkpoint (step, checkpoints or run directory) with its tokenizer, checked to match; or, for
+    `hf:<dir or hub id>`, any transformers causal LM with its own tokenizer (`eval.hfmodel`)."""
+    if str(path).startswith("hf:"):
+        from weprompt.eval import hfmodel
+
+        if tokenizer_dir:
+            raise ModelMismatchError("--tokenizer does not apply to hf: models (their own tokenizer is used)")
+        return hfmodel.load(str(path), dtype)
     from weprompt.pretrain.checkpoint import STATE_FILE, load_model, read_json, resolve
     from weprompt.pretrain.tokenizer import Tokenizer
 
@@ -117,5 +126,7 @@ def load(path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None
     if expected is None and stored_tok is not None and tokenizer_dir:
         expected = Tokenizer.load(stored_tok).fingerprint()
     check_tokenizer(model, tok, expected, str(step_dir))
+    if dtype != "float32":
+        model.to(getattr(torch, dtype))
     name = f"{Path(path).resolve().name}@{step_dir.name}"
     return LoadedModel(model, tok, name, weights_hash(model), str(step_dir))

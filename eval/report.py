@@ -53,6 +53,7 @@ def summary_rows(results: dict) -> list[dict]:
                     "n": t["n_examples"],
                     "prompts": summ.get("n_prompts", 0),
                     "median": summ.get("median"),
+                    "median_sum": summ.get("median_sum_rule"),
                     "iqr": summ.get("iqr"),
                     "worst": summ.get("worst"),
                     "best": summ.get("best"),
@@ -72,24 +73,25 @@ def to_markdown(results: dict) -> str:
         "",
         f"model hash `{m['hash'][:16]}`, tokenizer `{m['tokenizer_fingerprint'][:16]}`, "
         f"{m['parameters']:,} parameters, context {m['config']['context_length']}; seed {st['seed']}, "
-        f"limit {st['limit'] or 'none'}, rank rule `{st['scoring_rule']}` (lowest perplexity).",
+        f"limit {st['limit'] or 'none'}, rank rule `{st['scoring_rule']}` (lowest perplexity); "
+        "`sum median` is the same median under the summed log-likelihood (lm-evaluation-harness's `acc`).",
         "",
-        "| task | category | metric | shots (used) | n | prompts | median | IQR | worst prompt | best | OOS % | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| task | category | metric | shots (used) | n | prompts | median | sum median | IQR | worst prompt | best | OOS % | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary_rows(results):
         worst = f"{_f(r['worst']['score'])} ({r['worst']['name']})" if r["worst"] else "–"
         flag = " ⚠ trained on" if r["trained_on"] else ""
         lines.append(
             f"| {r['task']}{flag} | {r['category']} | {r['metric']} | {r['shots']} ({r['shots_used']:.1f}) | {r['n']} "
-            f"| {r['prompts']} | {_f(r['median'])} | {_f(r['iqr'])} | {worst} "
+            f"| {r['prompts']} | {_f(r['median'])} | {_f(r['median_sum'])} | {_f(r['iqr'])} | {worst} "
             f"| {_f(r['best']['score']) if r['best'] else '–'} | {_f(r['oos'])} | {r['errors']} |"
         )
     lines += ["", "## Per prompt", ""]
     for name, t in results["tasks"].items():
         rank = t["kind"] == "rank"
         extra = (
-            "mean / sum / per-char / calibrated acc."
+            "mean / sum / per-char / calibrated acc. / mean=sum %"
             if rank
             else "F1 / EM / ROUGE-1 / ROUGE-L / BLEU / OOS %"
         )
@@ -104,6 +106,7 @@ def to_markdown(results: dict) -> str:
                     detail = " / ".join(
                         _f(p["rules"].get(r)) for r in ("mean", "sum", "per_char", "calibrated")
                     )
+                    detail += f" / {_f(p.get('mean_sum_agree'))}"
                 else:
                     mm = p["metrics"]
                     detail = " / ".join(
@@ -176,6 +179,10 @@ def result_settings(model: dict, tasks: list[str], shots: list[str], options: di
     from weprompt.eval.scoring import DEFAULT_RULE
 
     opts = {k: v for k, v in options.items() if k not in _UNKEYED_OPTIONS}
+    # Options added later are keyed only when not at their default, so earlier results dirs still match.
+    for key, default in (("negatives", "paper"), ("shard", None)):
+        if opts.get(key, default) == default:
+            opts.pop(key, None)
     try:
         data_dir = str(resolve_data_dir(opts.pop("data_dir")).resolve())
     except DataError:
@@ -267,6 +274,7 @@ def print_summary(results: dict, console=None) -> None:
         "n",
         "prompts",
         "median",
+        "sum median",
         "IQR",
         "worst (prompt)",
         "best",
@@ -279,7 +287,7 @@ def print_summary(results: dict, console=None) -> None:
         task = f"[red]{r['task']} (trained on)[/red]" if r["trained_on"] else r["task"]
         table.add_row(
             task, r["metric"], f"{r['shots']} ({r['shots_used']:.1f})", str(r["n"]), str(r["prompts"]),
-            _f(r["median"]), _f(r["iqr"]), worst, _f(r["best"]["score"]) if r["best"] else "–",
+            _f(r["median"]), _f(r["median_sum"]), _f(r["iqr"]), worst, _f(r["best"]["score"]) if r["best"] else "–",
             _f(r["oos"]), str(r["errors"]),
         )  # fmt: skip
     console.print(table)

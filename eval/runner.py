@@ -24,15 +24,22 @@ from weprompt.eval.cache import PredictionCache, PredictionFile, row_hash, stabl
 from weprompt.eval.examples import (
     EvalInputError,
     PromptBuilder,
-    content_free,
     example_key,
     passage,
-    references,
     usable_templates,
 )
 from weprompt.eval.fewshot import demo_split as choose_demo_split
 from weprompt.eval.generate import Generator, max_new_tokens_for
-from weprompt.eval.scoring import DEFAULT_RULE, RULES, PrefixCache, score_choices
+from weprompt.eval.predict import (
+    Job,
+    batches,
+    finish_generation,
+    finish_rank,
+    prepare_generation,
+    prepare_rank,
+)
+from weprompt.eval.scoring import DEFAULT_RULE, RULES
+from weprompt.eval.shards import in_shard, merge_into, shard_manifest
 
 RESULTS_SCHEMA = "weprompt.eval.results/1"
 SETTING_VERSION = 1  # bump when a change alters predictions: old cache files are then not reused
@@ -46,7 +53,7 @@ class TaskSkipped(Exception):
 class EvalOptions:
     limit: int | None = None  # first N examples of the evaluation split
     seed: int = 0
-    batch_size: int = 8  # examples per cache write (and progress step)
+    batch_size: int = 8  # examples per model batch and cache write (scores do not depend on it)
     calibrate: bool = True  # also score choices against the content-free input
     prefix_eos: bool = True  # prompts start after an EOS, as every training example does
     max_new_tokens: int | None = None  # default: per task type (eval.generate.MAX_NEW_TOKENS)
@@ -57,6 +64,9 @@ class EvalOptions:
     bank_dir: str | None = None
     data_dir: str | None = None
     progress: bool = True
+    # TNEWS / IFLYTEK: "paper" = gold + the catalog's `eval_negatives` seeded negatives; "all" = every label
+    negatives: str = "paper"
+    shard: str | None = None  # "i/n": predict only this shard of the task × prompt × example grid
     extra: dict = field(default_factory=dict)  # recorded as is (e.g. the CLI command line)
 
 
@@ -85,73 +95,6 @@ def trained_tasks(path: str | None) -> dict | None:
     return None
 
 
-def _render_error(b: PromptBuilder, key: str, e: Exception) -> str:
-    return f"{b.where(key)}: does not render: {type(e).__name__}: {e}"
-
-
-def predict_rank(
-    lm, b: PromptBuilder, row: dict, key: str, index: int, calibrate: bool, cf_cache, probe: Generator | None
-) -> dict:
-    rec: dict = {}
-    try:
-        rendered = b.render(row, key)
-    except Exception as e:  # any Jinja failure of this template on this example: counted, not fatal
-        return {"error": _render_error(b, key, e)}
-    if not rendered.input.strip():
-        return {"error": f"{b.where(key)}: renders an empty input"}
-    choices, gold = b.choices(rendered, key)
-    choice_ids = lm.tokenizer.encode_batch(choices)
-    if any(not c for c in choice_ids):
-        return {"error": f"{b.where(key)}: an answer choice is empty: {choices}"}
-    reserve = max(map(len, choice_ids))
-    demos = b.demos(key, index, rendered)
-    prompt = b.prompt(demos, rendered.input, reserve)
-    pad = lm.tokenizer.pad_id
-    rec["choices"], rec["gold"] = choices, gold
-    rec["logprobs"] = score_choices(lm.model, prompt.ids, choice_ids, pad)
-    rec["logprobs_cf"] = None
-    if calibrate:
-        try:
-            cf = b.render(content_free(row, b.task.label_field), key)
-        except Exception:
-            cf = None
-        if cf is not None and cf.input.strip():
-            cf_prompt = b.prompt(demos, cf.input, reserve)
-            rec["logprobs_cf"] = score_choices(lm.model, cf_prompt.ids, choice_ids, pad, cache=cf_cache)
-    if probe is not None:  # the longest choice plus a little room to show it is done
-        rec["open_answer"] = probe(prompt.ids, reserve + 4).text
-    rec.update(shots=prompt.shots, shots_dropped=prompt.shots_dropped, truncated=prompt.truncated)
-    rec["prompt_tokens"] = len(prompt.ids)
-    return rec
-
-
-def predict_generation(
-    gen: Generator, b: PromptBuilder, row: dict, key: str, index: int, max_new: int
-) -> dict:
-    try:
-        rendered = b.render(row, key)
-    except Exception as e:
-        return {"error": _render_error(b, key, e)}
-    if not rendered.input.strip():
-        return {"error": f"{b.where(key)}: renders an empty input"}
-    refs = references(row, rendered.target)
-    if not refs:
-        return {"error": f"{b.where(key)}: no reference answer (empty target and no answers in the row)"}
-    demos = b.demos(key, index, rendered)
-    prompt = b.prompt(demos, rendered.input, max_new)
-    g = gen(prompt.ids, max_new)
-    return {
-        "prediction": g.text,
-        "references": refs,
-        "n_new_tokens": g.n_tokens,
-        "stop": g.stop,
-        "shots": prompt.shots,
-        "shots_dropped": prompt.shots_dropped,
-        "truncated": prompt.truncated,
-        "prompt_tokens": len(prompt.ids),
-    }
-
-
 def _progress(total: int, initial: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -160,25 +103,37 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 @dataclass
 class _TaskRun:
-    lm: modelio.LoadedModel
+    lm: modelio.LoadedModel | None  # None when merging shards (no model call)
     opts: EvalOptions
     cache: PredictionCache
+    model: dict  # LoadedModel.describe()
     generator: Generator | None = None
+    # Merging shards: (task, k, template id) -> the shards' prediction files for that cell.
+    merge_from: dict | None = None
+    cells: list = field(default_factory=list)  # sharded run: the prediction files it wrote
 
     def gen(self) -> Generator:
+        assert self.lm is not None
         if self.generator is None:
             self.generator = Generator(self.lm.model, self.lm.tokenizer)
         return self.generator
+
+    def prepare(self, b: PromptBuilder, task, row: dict, key: str, index: int, max_new: int) -> Job:
+        o = self.opts
+        if task.is_rank:
+            return prepare_rank(self.lm, b, row, key, index, o.calibrate, index < o.scope_probe)
+        return prepare_generation(b, row, key, index, max_new)
 
     def run_template(
         self, task, template, k, split, rows, hashes, demo_rows, demo_split
     ) -> tuple[PredictionFile, float]:
         lm, o = self.lm, self.opts
         max_new = o.max_new_tokens or max_new_tokens_for(task.task_type, task.category)
+        negatives = task.eval_negatives if o.negatives == "paper" else None
         setting = {
             "v": SETTING_VERSION,
-            "model_hash": lm.model_hash,
-            "tokenizer": lm.tokenizer_fingerprint,
+            "model_hash": self.model["hash"],
+            "tokenizer": self.model["tokenizer_fingerprint"],
             "task": task.name,
             "split": split,
             "template_id": template.id,
@@ -189,36 +144,44 @@ class _TaskRun:
             "prefix_eos": o.prefix_eos,
             "kind": "rank" if task.is_rank else "generation",
             "calibrate": o.calibrate if task.is_rank else None,
-            "negatives": task.eval_negatives if task.is_rank else None,
+            "negatives": negatives if task.is_rank else None,
             "max_new_tokens": None if task.is_rank else max_new,
         }
         if task.is_rank and o.scope_probe:  # only then, so earlier caches stay valid
             setting["scope_probe"] = o.scope_probe
         pfile = self.cache.open(task.name, template.id, setting)
-        b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
-                          demo_rows, demo_split, split, o.prefix_eos)  # fmt: skip
         keys = [example_key(split, i) for i in range(len(rows))]
+        if self.merge_from is not None:
+            merge_into(pfile, self.merge_from.get((task.name, k, template.id), []), keys, hashes)
+            return pfile, 0.0
+        assert lm is not None
+        b = PromptBuilder(task, template, lm.tokenizer, lm.config.context_length, k, o.seed,
+                          demo_rows, demo_split, split, o.prefix_eos, o.negatives == "all")  # fmt: skip
         # Render errors are retried on every run (a fixed template or renderer then gets its predictions);
         # they are written again only when the outcome changed.
         cached = [pfile.get(keys[i], hashes[i]) for i in range(len(rows))]
         todo = [i for i, c in enumerate(cached) if c is None or c.get("error")]
-        cf_cache = PrefixCache()
+        if o.shard:
+            mine = {i for i in range(len(rows)) if in_shard(o.shard, task.name, k, template.id, keys[i])}
+            todo = [i for i in todo if i in mine]
+            self.cells.append({"task": task.name, "k": k, "template_id": template.id,
+                               "path": str(pfile.path), "n": len(mine)})  # fmt: skip
         bar = _progress(len(rows), len(rows) - len(todo), f"{task.name} k={k} {template.name}", o.progress)
         start = time.perf_counter()
         try:
-            for s in range(0, len(todo), max(1, o.batch_size)):
-                batch = []
-                for i in todo[s : s + o.batch_size]:
-                    if task.is_rank:
-                        probe = self.gen() if i < o.scope_probe else None
-                        rec = predict_rank(lm, b, rows[i], keys[i], i, o.calibrate, cf_cache, probe)
-                    else:
-                        rec = predict_generation(self.gen(), b, rows[i], keys[i], i, max_new)
-                    rec = {"key": keys[i], "h": hashes[i], **rec}
-                    if rec != cached[i]:
-                        batch.append(rec)
-                pfile.append(batch)
-                bar.update(len(todo[s : s + o.batch_size]))
+            jobs = [self.prepare(b, task, rows[i], keys[i], i, max_new) for i in todo]
+            for batch in batches(jobs, o.batch_size):
+                if task.is_rank:
+                    finish_rank(lm, batch, self.gen)
+                else:
+                    finish_generation(self.gen(), batch)
+                changed = []
+                for j in batch:
+                    rec = {"key": j.key, "h": hashes[j.index], **j.rec}
+                    if rec != cached[j.index]:
+                        changed.append(rec)
+                pfile.append(changed)
+                bar.update(len(batch))
         finally:
             bar.close()
         return pfile, time.perf_counter() - start
@@ -270,6 +233,8 @@ class _TaskRun:
             prompts = []
             for t in templates:
                 pfile, seconds = self.run_template(task, t, k, split, rows, hashes, demo_rows, dsplit)
+                if o.shard:
+                    continue  # a shard's predictions are scored by `weprompt eval merge`
                 recs = []
                 for i in range(n):
                     rec = pfile.get(example_key(split, i), hashes[i])
@@ -292,7 +257,8 @@ class _TaskRun:
             "split_size": len(ds),
             "demo_split": dsplit if any(ks) else None,
             "few_shot_paper": task.few_shot,
-            "eval_negatives": task.eval_negatives,
+            "eval_negatives": task.eval_negatives if o.negatives == "paper" else None,
+            "negatives": o.negatives,
             "templates": [{"id": t.id, "name": t.name} for t in templates],
             "templates_skipped": skipped_templates,
             "trained_on": flagged,
@@ -308,21 +274,30 @@ def evaluate(
     tokenizer_dir: str | None = None,
     **overrides,
 ) -> dict:
-    """Evaluate `model` (checkpoint path or `modelio.LoadedModel`) and return the results dict."""
-    from weprompt.bank import bank_catalog
-
+    """Evaluate `model` (checkpoint path or `modelio.LoadedModel`) and return the results dict
+    (with `options.shard`: a shard manifest instead, see `eval.shards`)."""
     opts = options or EvalOptions()
     for k, v in overrides.items():
         if not hasattr(opts, k):
             raise TypeError(f"evaluate() got an unknown option '{k}'")
         setattr(opts, k, v)
+    if opts.negatives not in ("paper", "all"):
+        raise UserError(f"negatives must be 'paper' or 'all', got {opts.negatives!r}")
     lm = model if isinstance(model, modelio.LoadedModel) else modelio.load(model, tokenizer_dir)
+    described = lm.describe()
+    run = _TaskRun(lm, opts, PredictionCache(opts.cache_dir, lm.model_hash), described)
+    return run_tasks(run, tasks, shots, trained_tasks(lm.path))
+
+
+def run_tasks(run: _TaskRun, tasks: list[str] | None, shots, trained: dict | None) -> dict:
+    """Every task through `run` (predicting, or merging shards), then the results dict."""
+    from weprompt.bank import bank_catalog
+
+    opts = run.opts
     catalog = bank_catalog(opts.bank_dir)
     names = list(tasks) if tasks else [t.name for t in catalog.eval_tasks()]
     for n in names:
         catalog.task(n)  # unknown names fail before any work
-    run = _TaskRun(lm, opts, PredictionCache(opts.cache_dir, lm.model_hash))
-    trained = trained_tasks(lm.path)
     start = time.perf_counter()
     results: dict = {"tasks": {}, "skipped": {}}
     for name in names:
@@ -336,12 +311,15 @@ def evaluate(
         )
     settings = asdict(opts)
     settings.update(shots=[str(s) for s in shots], scoring_rule=DEFAULT_RULE, rules=list(RULES))
-    return {
+    out = {
         "schema": RESULTS_SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": lm.describe(),
+        "model": run.model,
         "trained_split": trained,
         "settings": settings,
         **results,
         "seconds": round(time.perf_counter() - start, 2),
     }
+    if opts.shard:
+        return shard_manifest(out, run.cells, list(names))
+    return out

@@ -36,6 +36,14 @@ def _gather(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
 
 
+def encode_prefix(model, prefix: Sequence[int]) -> tuple[torch.Tensor, list]:
+    """(logits of the last position, KV cache) of one prompt; the vocabulary projection runs at the
+    last position only (`logits_at`): the other positions' logits are never used."""
+    ids = torch.tensor([list(prefix)], dtype=torch.long)
+    out = model(ids, use_cache=True, logits_at=torch.tensor([len(prefix) - 1]))
+    return out.logits[0, -1], out.past_key_values
+
+
 class PrefixCache:
     """A few recently encoded prompts (e.g. the content-free prompt of a template, met every example)."""
 
@@ -48,8 +56,7 @@ class PrefixCache:
         if key in self._store:
             self._store.move_to_end(key)
             return self._store[key]
-        out = model(torch.tensor([list(prefix)], dtype=torch.long), use_cache=True)
-        value = (out.logits[0, -1], out.past_key_values)
+        value = encode_prefix(model, prefix)
         self._store[key] = value
         if len(self._store) > self.size:
             self._store.popitem(last=False)
@@ -72,8 +79,7 @@ def score_choices(
     if cache is not None:
         last_logits, past = cache.get(model, prefix)
     else:
-        out = model(torch.tensor([list(prefix)], dtype=torch.long), use_cache=True)
-        last_logits, past = out.logits[0, -1], out.past_key_values
+        last_logits, past = encode_prefix(model, prefix)
     first = F.log_softmax(last_logits.float(), dim=-1)
     result = [[float(first[c[0]])] for c in choices]
     longer = [i for i, c in enumerate(choices) if len(c) > 1]

@@ -224,10 +224,18 @@ class WeLM(nn.Module):
         position_ids: torch.Tensor | None = None,
         past_key_values: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         use_cache: bool = False,
+        attn_mask: torch.Tensor | None = None,
+        logits_at: torch.Tensor | None = None,
     ) -> ModelOutput:
+        """`attn_mask` (bool, (B, 1, T, T_past + T), True = may attend) replaces the causal/cache mask: padded
+        batches of an evaluator (with `position_ids`, whose range is then the only length check).
+        `logits_at` (B,) computes the logits of one position per row only, shape (B, 1, V): a prompt pass
+        needs only its last position, and the vocabulary projection is most of its cost at small scale."""
         B, T = input_ids.shape
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
-        if past_len + T > self.config.context_length:
+        if attn_mask is not None and (position_ids is None or doc_ids is not None):
+            raise ValueError("attn_mask needs position_ids (and no doc_ids)")
+        if attn_mask is None and past_len + T > self.config.context_length:
             raise ValueError(
                 f"sequence of {past_len + T} tokens exceeds context_length {self.config.context_length}"
             )
@@ -239,6 +247,8 @@ class WeLM(nn.Module):
             mask = (same_doc & torch.ones(T, T, dtype=torch.bool, device=input_ids.device).tril())[:, None]
             if position_ids is None:
                 position_ids = self.positions_from_docs(doc_ids)
+        elif attn_mask is not None:
+            mask = attn_mask
         elif past_len and T > 1:  # new tokens see the whole cache and each other causally
             mask = torch.arange(T, device=input_ids.device)[:, None] + past_len >= torch.arange(
                 past_len + T, device=input_ids.device
@@ -260,6 +270,8 @@ class WeLM(nn.Module):
             x, present = block(x, cos, sin, mask, past_key_values[i] if past_key_values else None)
             if use_cache:
                 presents.append(present)
+        if logits_at is not None:
+            x = x[torch.arange(B, device=x.device), logits_at][:, None]
         logits = self.lm_head(self.ln_f(x))
         loss = None
         if targets is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from weprompt.eval.scoring import PrefixCache, argmax, rule_scores, score_choices, score_full
 
@@ -56,3 +57,78 @@ def test_rules_by_hand():
 def test_argmax_ties_go_to_the_first():
     assert argmax([0.5, 0.5, 0.1]) == 0
     assert argmax([-3.0, -1.0, -1.0]) == 1
+
+
+def _requests(tok):
+    texts = [
+        "“身上裹一件工厂发的棉大衣”和“身上至少一件衣服”之间是什么关系？\n",
+        "天气很好\n",
+        "下面的句子是什么意思？他说明天会下雨，所以我们不去公园了。\n",
+        "成语填空：____\n",
+    ]
+    choices = [tok.encode(t) for t in ["蕴含", "中立", "矛盾", "可以推出的结论", "画蛇添足", "否"]]
+    reqs = [([tok.eos_id] + tok.encode(t), choices[i % 3 : i % 3 + 3 + i]) for i, t in enumerate(texts)]
+    reqs.append(reqs[1])  # a repeated prompt (content-free prompts repeat): encoded once, same scores
+    reqs.append(([tok.eos_id] + tok.encode(texts[0]), [c[:1] for c in choices[:2]]))  # one-token choices
+    return reqs
+
+
+def test_batches_across_examples_equal_one_example_at_a_time(tiny_lm):
+    from weprompt.eval.batching import length_batches, score_batch
+
+    tok = tiny_lm.tokenizer
+    reqs = _requests(tok)
+    assert len({len(p) for p, _ in reqs}) >= 4  # prompts of different lengths: padding is exercised
+    alone = [score_choices(tiny_lm.model, p, c, tok.pad_id) for p, c in reqs]
+    for bs in range(1, len(reqs) + 1):
+        got: dict[int, list] = {}
+        for group in length_batches([len(p) for p, _ in reqs], bs):
+            for i, s in zip(
+                group, score_batch(tiny_lm.model, [reqs[i] for i in group], tok.pad_id), strict=True
+            ):
+                got[i] = s
+        for i, ref in enumerate(alone):
+            assert [len(s) for s in got[i]] == [len(s) for s in ref]
+            diff = max(
+                abs(a - b) for sa, sb in zip(got[i], ref, strict=True) for a, b in zip(sa, sb, strict=True)
+            )
+            assert diff < 1e-5, (bs, i, diff)
+
+
+def test_batched_generation_equals_one_prompt_at_a_time(tiny_lm):
+    from weprompt.eval.batching import generate_batch
+    from weprompt.eval.generate import newline_ids
+
+    tok, model = tiny_lm.tokenizer, tiny_lm.model
+    prompts = [p for p, _ in _requests(tok)][:4]
+    stops = newline_ids(tok)
+    budgets = [12, 3, 20, 7]
+    ref = [
+        model.generate(torch.tensor([p]), b, eos_id=tok.eos_id, stop_ids=stops)[0]
+        for p, b in zip(prompts, budgets, strict=True)
+    ]
+    assert len({len(r) for r in ref}) > 1  # rows stop at different steps
+    assert generate_batch(model, prompts, budgets, [*stops, tok.eos_id], tok.pad_id) == ref
+    # no stop rule: rows run to different budgets, and to the end of the context window
+    ctx = model.config.context_length
+    budgets = [5, 1, ctx - len(prompts[2]), 9]
+    ref = [model.generate(torch.tensor([p]), b)[0] for p, b in zip(prompts, budgets, strict=True)]
+    assert generate_batch(model, prompts, budgets, [], tok.pad_id) == ref
+    assert [len(r) for r in ref] == budgets
+
+
+def test_mean_and_sum_rules_reported_side_by_side():
+    from weprompt.catalog import load_catalog
+    from weprompt.eval.aggregate import score_prompt, summarize
+
+    task = load_catalog().task("chid")
+    # example 1: long choice A (mean -1, sum -3) vs short B (-1.5): mean picks A, sum picks B (gold B)
+    # example 2: both rules pick A (gold A)
+    recs = [
+        {"key": "v/0", "choices": ["甲乙丙", "丁"], "gold": 1, "logprobs": [[-1.0] * 3, [-1.5]]},
+        {"key": "v/1", "choices": ["甲", "丁"], "gold": 0, "logprobs": [[-0.1], [-2.0]]},
+    ]
+    p = score_prompt(task, recs, {})
+    assert p["rules"]["mean"] == 50.0 and p["rules"]["sum"] == 100.0 and p["mean_sum_agree"] == 50.0
+    s = summarize([{"template_id": "t", "name": "t", **p}], task.metric)
+    assert s["median"] == 50.0 and s["median_sum_rule"] == 100.0
