@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 
 from weprompt.bank import load_bank
 from weprompt.templates import (
@@ -9,6 +9,7 @@ from weprompt.templates import (
     TemplateCollection,
     TemplateError,
     TemplateMetadata,
+    Rendered,
     load_templates,
     parse_templates,
     render,
@@ -136,9 +137,41 @@ def test_sandbox_refuses_attribute_tricks(jinja):
 
 
 def test_choice_is_seeded():
-    t = Template(name="c", jinja="{{ choice(['甲','乙','丙','丁','戊']) }} ||| x")
+    t = Template(name="c", jinja="{% set x = ['甲','乙','丙','丁','戊'] %}{{ x | choice }} ||| x")
     assert render(t, {}, seed=3).input == render(t, {}, seed=3).input
     assert len({render(t, {}, seed=s).input for s in range(20)}) > 1
+
+
+def test_choice_on_a_constant_is_drawn_per_render():
+    # Jinja folds filters on constants while compiling; ours must not freeze the draw in its cache.
+    t = Template(name="c", jinja="{{ ['甲','乙','丙','丁','戊'] | choice }} ||| x")
+    assert len({render(t, {}, seed=s).input for s in range(20)}) > 1
+
+
+def test_choice_is_a_filter_not_a_function():
+    # promptsource has `choice` only as a filter: a call renders nowhere but in a field named so (C3).
+    t = Template(name="c", jinja="{{ choice(['甲','乙']) }} ||| x")
+    with pytest.raises(UndefinedError, match="'choice' is undefined"):
+        render(t, {})
+    t = Template(name="c3", jinja="{{ choice | join('/') }} ||| {{ choice[0] }}")
+    assert render(t, {"choice": ["甲", "乙"]}) == Rendered("甲/乙", "甲", None)
+
+
+def test_promptsource_helpers():
+    t = Template(
+        name="h",
+        jinja="{{ votes | most_frequent | join(',') }}"
+        "{% for a, b in zip(xs, ys) %};{{ a }}={{ b }}{% endfor %} ||| {{ text }}",
+    )
+    r = render(t, {"votes": ["乙", "甲", "甲", "乙", "丙"], "xs": [1, 2], "ys": ["a", "b"], "text": "x"})
+    assert r.input == "乙,甲;1=a;2=b"
+    assert render(Template(name="e", jinja="{{ (v | most_frequent) is none }} ||| x"), {"v": []}).input == "True"
+
+
+def test_a_field_with_the_separator_does_not_split():
+    t = Template(name="p", jinja="{{ a }} ||| {{ b }}", answer_choices="{{ c }} ||| 否")
+    r = render(t, {"a": "x ||| y", "b": "z", "c": "是|||是"})
+    assert r == Rendered("x ||| y", "z", ["是|||是", "否"])
 
 
 def test_loads_in_promptsource_when_installed(tmp_path):
