@@ -5,11 +5,11 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from weprompt.bank import load_bank
 from weprompt.templates import (
+    Rendered,
     Template,
     TemplateCollection,
     TemplateError,
     TemplateMetadata,
-    Rendered,
     load_templates,
     parse_templates,
     render,
@@ -165,7 +165,9 @@ def test_promptsource_helpers():
     )
     r = render(t, {"votes": ["乙", "甲", "甲", "乙", "丙"], "xs": [1, 2], "ys": ["a", "b"], "text": "x"})
     assert r.input == "乙,甲;1=a;2=b"
-    assert render(Template(name="e", jinja="{{ (v | most_frequent) is none }} ||| x"), {"v": []}).input == "True"
+    assert (
+        render(Template(name="e", jinja="{{ (v | most_frequent) is none }} ||| x"), {"v": []}).input == "True"
+    )
 
 
 def test_a_field_with_the_separator_does_not_split():
