@@ -178,12 +178,20 @@ def pronoun_issue(template: Template, example: dict, r: Rendered) -> str | None:
     )
 
 
+def _solution_forms(value: str) -> list[str]:
+    """The field and, for an equation `x=…`, its right-hand side (prompts print either)."""
+    v = value.strip()
+    lhs, eq, rhs = v.partition("=")
+    forms = [v] + ([rhs.strip()] if eq and len(lhs.strip()) <= 2 else [])
+    return [f for f in forms if len(f) >= SOLUTION_MIN_CHARS]
+
+
 def solution_issue(template: Template, example: dict, r: Rendered) -> str | None:
     if template.metadata.original_task is False:
         return None
     for f in SOLUTION_FIELDS:
         value = example.get(f)
-        if isinstance(value, str) and len(value.strip()) >= SOLUTION_MIN_CHARS and value.strip() in r.input:
+        if isinstance(value, str) and any(form in r.input for form in _solution_forms(value)):
             return (
                 f"the input shows the field '{f}' (the solution) of an original-task prompt: leave it out, "
                 "or mark the template original_task: false"
