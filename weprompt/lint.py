@@ -23,6 +23,7 @@ RULES = {
     "pronoun_not_marked": "a Winograd prompt that does not mark which occurrence of the pronoun is meant",
     "segmentation_spaces": "word-segmentation spaces left between Chinese words",
     "solution_in_input": "an original-task prompt that shows the solution field in its input",
+    "unseen_number_in_target": "an original-task target holds a long number (a phone number) the input never gives",
 }
 
 # --- static rules ------------------------------------------------------------------------------
@@ -199,6 +200,21 @@ def solution_issue(template: Template, example: dict, r: Rendered) -> str | None
     return None
 
 
+_LONG_NUMBER = re.compile(r"(?<![\d.])\d[\d-]{5,}\d(?![\d.])")
+
+
+def unseen_number_issue(template: Template, r: Rendered) -> str | None:
+    if template.metadata.original_task is False or not r.target:
+        return None
+    unseen = [n for n in _LONG_NUMBER.findall(r.target) if len(n.replace("-", "")) >= 7 and n not in r.input]
+    if not unseen:
+        return None
+    return (
+        f"the target gives '{unseen[0]}', which the input does not contain: the model cannot infer it; put "
+        "the source (e.g. the system's database result) in the input, or mark the template original_task: false"
+    )
+
+
 def example_issues(template: Template, example: dict, r: Rendered) -> list[tuple[str, str]]:
     """(code, message) of the rules checked on one rendered real example."""
     found = {
@@ -207,5 +223,6 @@ def example_issues(template: Template, example: dict, r: Rendered) -> list[tuple
         "segmentation_spaces": segmentation_issue(r),
         "pronoun_not_marked": pronoun_issue(template, example, r),
         "solution_in_input": solution_issue(template, example, r),
+        "unseen_number_in_target": unseen_number_issue(template, r),
     }
     return [(code, msg) for code, msg in found.items() if msg]
