@@ -117,6 +117,13 @@ WSC_ROW = {
     "label": "true",
     "label_id": 0,
 }
+OCNLI_ROW = {
+    "sentence1": "我们明天去。",
+    "sentence2": "明天去。",
+    "label": "entailment",
+    "label_id": 0,
+    "genre": "news",
+}
 MATH_ROW = {"id": "1", "question": "一袋糖有12颗，分给3人，每人几颗？", "equation": "x=12/3*1", "answer": "4"}
 C3_ROW = {
     "id": "1-1",
@@ -193,6 +200,13 @@ LINT_CASES = [
         ("{{ document.replace(' ', '') }}\n{{ query.replace(' ', '') }} ||| {{ answer }}", None),
     ),
     (
+        "unseen_phone_in_target",
+        "ocnli",
+        None,
+        ("{{ sentence1 }}\n客服： ||| 请拨打010-62345678咨询。", None),
+        ("{{ sentence1 }}（查到的电话：010-62345678）\n客服： ||| 请拨打010-62345678咨询。", None),
+    ),
+    (
         "solution_in_input",
         "math23k",
         MATH_ROW,
@@ -240,6 +254,8 @@ def test_lint_rules_stay_quiet_where_they_should():
             True,
         ),
         ("math23k", MATH_ROW, "已知算式{{ equation }}，求{{ question }} ||| {{ answer }}", None, False),
+        ("math23k", {**MATH_ROW, "question": "计算：12/3*1"}, "{{ question }}= ||| {{ answer }}", None, True),
+        ("ocnli", None, "{{ sentence1 }} ||| 2019-01-04，共1260-750=510元", None, True),
         (
             "clue_wsc2020",
             {**WSC_ROW, "text": "他说明天会来。", "span2_index": 0},
@@ -249,7 +265,7 @@ def test_lint_rules_stay_quiet_where_they_should():
         ),
     ]
     for task, row, jinja, choices, original in quiet:
-        issues, _ = _lint_codes(task, row, jinja, choices, original)
+        issues, _ = _lint_codes(task, row or OCNLI_ROW, jinja, choices, original)
         assert not [i for i in issues if i.code in RULES], [str(i) for i in issues]
 
 

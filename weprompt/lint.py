@@ -23,7 +23,7 @@ RULES = {
     "pronoun_not_marked": "a Winograd prompt that does not mark which occurrence of the pronoun is meant",
     "segmentation_spaces": "word-segmentation spaces left between Chinese words",
     "solution_in_input": "an original-task prompt that shows the solution field in its input",
-    "unseen_number_in_target": "an original-task target holds a long number (a phone number) the input never gives",
+    "unseen_phone_in_target": "an original-task target gives a phone number the input never gives",
 }
 
 # --- static rules ------------------------------------------------------------------------------
@@ -188,30 +188,38 @@ def _solution_forms(value: str) -> list[str]:
 
 
 def solution_issue(template: Template, example: dict, r: Rendered) -> str | None:
+    """The solution field in the input, where no other field of the row (the question itself, e.g. a
+    bare computation) already holds it."""
     if template.metadata.original_task is False:
         return None
+    others = [v for k, v in example.items() if isinstance(v, str) and k not in SOLUTION_FIELDS]
     for f in SOLUTION_FIELDS:
         value = example.get(f)
-        if isinstance(value, str) and any(form in r.input for form in _solution_forms(value)):
+        if not isinstance(value, str):
+            continue
+        shown = [x for x in _solution_forms(value) if x in r.input and not any(x in o for o in others)]
+        if shown:
             return (
-                f"the input shows the field '{f}' (the solution) of an original-task prompt: leave it out, "
-                "or mark the template original_task: false"
+                f"the input shows the field '{f}' (the solution, '{shown[0][:30]}') of an original-task prompt: "
+                "leave it out, or mark the template original_task: false"
             )
     return None
 
 
-_LONG_NUMBER = re.compile(r"(?<![\d.])\d[\d-]{5,}\d(?![\d.])")
+# A phone number: landline with area code (010-12345678), mobile (13912345678), 400/800 hotline.
+_PHONE = re.compile(r"(?<![\d.\-])(?:0\d{2,3}-\d{7,8}|1[3-9]\d{9}|[48]00-?\d{3}-?\d{4})(?![\d.\-])")
 
 
-def unseen_number_issue(template: Template, r: Rendered) -> str | None:
+def unseen_phone_issue(template: Template, r: Rendered) -> str | None:
     if template.metadata.original_task is False or not r.target:
         return None
-    unseen = [n for n in _LONG_NUMBER.findall(r.target) if len(n.replace("-", "")) >= 7 and n not in r.input]
+    unseen = [n for n in _PHONE.findall(r.target) if n not in r.input]
     if not unseen:
         return None
     return (
-        f"the target gives '{unseen[0]}', which the input does not contain: the model cannot infer it; put "
-        "the source (e.g. the system's database result) in the input, or mark the template original_task: false"
+        f"the target gives the phone number '{unseen[0]}', which the input does not contain: the model cannot "
+        "infer it; put the source (e.g. the system's database result) in the input, or mark the template "
+        "original_task: false"
     )
 
 
@@ -223,6 +231,6 @@ def example_issues(template: Template, example: dict, r: Rendered) -> list[tuple
         "segmentation_spaces": segmentation_issue(r),
         "pronoun_not_marked": pronoun_issue(template, example, r),
         "solution_in_input": solution_issue(template, example, r),
-        "unseen_number_in_target": unseen_number_issue(template, r),
+        "unseen_phone_in_target": unseen_phone_issue(template, r),
     }
     return [(code, msg) for code, msg in found.items() if msg]
