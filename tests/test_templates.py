@@ -186,3 +186,23 @@ def test_loads_in_promptsource_when_installed(tmp_path):
     t = data["templates"][UID]
     assert isinstance(t, ps.Template)
     assert t.apply({"premise": "天晴了", "label": 1}) == ["天晴了\n问：对吗？", "否"]
+
+
+def test_choice_calls_become_filters():
+    import importlib.util
+
+    from testutil import REPO
+
+    spec = importlib.util.spec_from_file_location("choice_to_filter", REPO / "tools" / "choice_to_filter.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cases = {
+        "{% set i = choice([gi, choice(range(n))]) %}": "{% set i = [gi, range(n) | choice] | choice %}",
+        "{% set w = (gi + choice(range(1, n))) % n %}": "{% set w = (gi + range(1, n) | choice) % n %}",
+        "{{ choice(xs)[0] }}|||{{ choice(a + b) }}": "{{ (xs | choice)[0] }}|||{{ (a + b) | choice }}",
+        "{{ choice(['a)', 'b']) }} ||| {{ choice }}": "{{ ['a)', 'b'] | choice }} ||| {{ choice }}",
+    }
+    for before, after in cases.items():
+        assert tool.convert(before) == after
+    t = Template(name="c", jinja=tool.convert("{% set n = 5 %}{{ choice([1, choice(range(n))]) }} ||| x"))
+    assert {render(t, {}, seed=s).input for s in range(200)} == {"0", "1", "2", "3", "4"}
