@@ -224,7 +224,7 @@ def _lint_codes(task_name, row, jinja, choices, original=True):
         answer_choices=choices,
         metadata=TemplateMetadata(original, False, [], ["zh"]),
     )
-    issues = validate_task(task, [t], [row], set(row))
+    issues = validate_task(task, [t], [row, row], set(row))  # two: rate rules need two hits
     return issues, t
 
 
@@ -306,3 +306,23 @@ def test_cli_validate_json_and_exit_code(tmp_path, synth_data):
     )
     err = subprocess.run(cmd[:-1], capture_output=True, text=True)
     assert err.returncode == 2 and "no task 'nosuchtask' in the catalog" in err.stderr
+
+
+def test_rate_rule_tolerates_a_rare_data_gap():
+    # unseen_phone_in_target judges a share of the examples (lint.RATE_RULES): one row in 60 whose data
+    # omits the number is tolerated, three are not.
+    t = Template(
+        name="p",
+        jinja="{{ sentence1 }} ||| {{ sentence2 }}",
+        metadata=TemplateMetadata(True, False, [], ["zh"]),
+    )
+    row = {**OCNLI_ROW, "sentence2": "电话是010-62345678。"}
+    for bad, flagged in ((1, False), (3, True)):
+        rows = [row] * bad + [OCNLI_ROW] * (60 - bad)
+        hits = [
+            i
+            for i in validate_task(CATALOG.task("ocnli"), [t], rows, set(row))
+            if i.code == "unseen_phone_in_target"
+        ]
+        assert bool(hits) is flagged
+        assert not hits or hits[0].message.startswith("3 of 60 examples")

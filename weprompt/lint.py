@@ -26,6 +26,11 @@ RULES = {
     "unseen_phone_in_target": "an original-task target gives a phone number the input never gives",
 }
 
+# Rules that judge a rate, not one example: the data itself has rare gaps (0.2% of CrossWOZ system turns
+# give a phone number that their dialogue acts omit). Flagged from this share of the examples, and at
+# least two of them, on.
+RATE_RULES = {"unseen_phone_in_target": 0.02}
+
 # --- static rules ------------------------------------------------------------------------------
 
 
@@ -68,9 +73,9 @@ def _is_constant(node: nodes.Expr) -> bool:
 
 # --- example rules -----------------------------------------------------------------------------
 
-# An option marker: `A.`, `A．`, `A、`, `A:`, `(A)`, `（A）`, at the start of a line or after a space
-# or a sentence stop (so `点A、B` in geometry, inside a word, is not one).
-_OPTION = re.compile(r"(?:^|(?<=[\s:：;；。？?]))(?:[（(]([A-Z])[)）]|([A-Z])\s?[.．、:：])\s*", re.M)
+# An option marker: `A.`, `A．`, `A、`, `(A)`, `（A）`, at the start of a line or after a space, colon or
+# sentence stop (so `点A、B` in geometry, inside a word, is not one; `A：` is a dialogue speaker).
+_OPTION = re.compile(r"(?:^|(?<=[\s:：;；。？?]))(?:[（(]([A-Z])[)）]|([A-Z])\s?[.．、])\s*", re.M)
 # The prompt asks for the option's text, not its letter.
 _ASKS_FOR_TEXT = re.compile(
     r"(?:写出|填写|填入|输出)[^，。；\n字母]{0,8}?(?:名称|名|内容|词语|成语|原文|文字|说法)"

@@ -127,6 +127,7 @@ def validate_template(
     if ranked and not template.answer_choices:
         add("no_answer_choices", "add answer_choices so evaluation can rank them")
     unit = "tokens" if count_tokens else "characters (no tokenizer given)"
+    rated: dict[str, list[tuple[int, str]]] = {}  # lint.RATE_RULES: code -> (example, message) hits
     for i, ex in enumerate(examples):
         try:
             r = render(template, ex, seed=i)
@@ -156,10 +157,16 @@ def validate_template(
                 i,
             )
         for code, message in lint.example_issues(template, ex, r):
-            add(code, message, i)
+            if code in lint.RATE_RULES:
+                rated.setdefault(code, []).append((i, message))
+            else:
+                add(code, message, i)
         n = _length(r.input + " " + (r.target or ""), count_tokens)
         if n > budget:
             add("too_long", f"{n} {unit} > budget {budget}", i, severity="warning")
+    for code, hits in rated.items():
+        if len(hits) >= 2 and len(hits) >= lint.RATE_RULES[code] * len(examples):
+            add(code, f"{len(hits)} of {len(examples)} examples; the first: {hits[0][1]}", hits[0][0])
     return issues
 
 
