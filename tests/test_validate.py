@@ -246,6 +246,8 @@ def test_lint_rules_stay_quiet_where_they_should():
     quiet = [
         ("c3", C3_ROW, C3_OPTS + "答案：||| {{ 'ABCD'[choice.index(answer)] }}", None, True),
         ("c3", C3_ROW, C3_OPTS + "有人选了B，对吗？||| 对", None, True),
+        ("c3", C3_ROW, C3_OPTS + "答案是B项，它的内容是什么？||| {{ answer }}", None, True),
+        ("c3", C3_ROW, C3_OPTS + "答案是B，请把这一项抄出来。||| {{ answer }}", None, True),
         (
             "cft",
             {**CFT_ROW, "answer": "关键词 检索 标引 主题 分类 文献"},
