@@ -204,5 +204,12 @@ def test_choice_calls_become_filters():
     }
     for before, after in cases.items():
         assert tool.convert(before) == after
+    hoisted = {
+        "x\n{%- set a = choice(['甲', '乙']) %}{{ a }}": "x\n{%- set choice_list_1 = ['甲', '乙'] %}"
+        "{%- set a = choice_list_1 | choice %}{{ a }}",
+        "{{ opts[1] | choice }}{{ [x, 'b'] | choice }}": "{{ opts[1] | choice }}{{ [x, 'b'] | choice }}",
+    }
+    for before, after in hoisted.items():
+        assert tool.hoist_literals(tool.convert(before)) == after
     t = Template(name="c", jinja=tool.convert("{% set n = 5 %}{{ choice([1, choice(range(n))]) }} ||| x"))
     assert {render(t, {}, seed=s).input for s in range(200)} == {"0", "1", "2", "3", "4"}

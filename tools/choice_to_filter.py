@@ -6,8 +6,9 @@ keeps every draw in the same order, so a template renders exactly as before with
 
     python tools/choice_to_filter.py [prompt_bank/templates/*.yaml ...]   # default: the whole bank
 
-A literal argument (`choice(['a', 'b'])`) becomes `['a', 'b'] | choice`, which `weprompt bank validate`
-then flags (`choice_on_constant`): bind it to a variable by hand.
+A literal list (`choice(['a', 'b'])`, or an existing `['a', 'b'] | choice`) is bound to a variable first,
+`{% set choice_list_1 = ['a', 'b'] %}…{{ choice_list_1 | choice }}`: Jinja would draw a filter on a literal
+once, while compiling (`choice_on_constant`). Binding a literal draws nothing, so the order of draws stays.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from weprompt.templates import load_templates  # noqa: E402
+from jinja2 import nodes  # noqa: E402
+
+from weprompt.templates import ENV, load_templates  # noqa: E402
 
 CALL = re.compile(r"(?<![\w.|])choice\(")
 PRIMARY = re.compile(r"^(\[.*\]|[A-Za-z_][\w.]*(\(.*\))?)$", re.S)
@@ -63,6 +66,40 @@ def convert(source: str) -> str:
     return source
 
 
+def _is_literal(expr: str) -> bool:
+    try:
+        node = ENV.parse("{{ " + expr + " }}").body[0].nodes[0]  # type: ignore[attr-defined]
+        node.as_const(nodes.EvalContext(ENV))
+        return True
+    except Exception:
+        return False
+
+
+def hoist_literals(source: str) -> str:
+    """`[...] | choice` on a literal list -> a variable bound just before the enclosing tag."""
+    n = 0
+    pos = 0
+    while m := re.compile(r"\]\s*\|\s*choice\b").search(source, pos):
+        end = m.start()
+        # the '[' that opens the list ending at `end`
+        start = next((i for i in range(end, -1, -1) if source[i] == "[" and closing(source, i) == end), None)
+        literal = source[start : end + 1] if start is not None else ""
+        if not literal or not _is_literal(literal) or (start and re.match(r"[\w\])]", source[start - 1])):
+            pos = m.end()
+            continue
+        n += 1
+        name = f"choice_list_{n}"
+        while name in source:
+            n += 1
+            name = f"choice_list_{n}"
+        tag = max(source.rfind("{%", 0, start), source.rfind("{{", 0, start))
+        source = source[:start] + name + source[end + 1 :]
+        strip = "-" if source[tag + 2 : tag + 3] == "-" else ""  # keep `{%-` trimming what precedes it
+        source = source[:tag] + f"{{%{strip} set {name} = {literal} %}}" + source[tag:]
+        pos = 0
+    return source
+
+
 def main(paths: list[str]) -> int:
     files = [Path(p) for p in paths] or sorted(Path("prompt_bank/templates").glob("*.yaml"))
     changed = 0
@@ -72,8 +109,9 @@ def main(paths: list[str]) -> int:
         for t in coll.templates:
             for attr in ("jinja", "answer_choices"):
                 value = getattr(t, attr)
-                if value and CALL.search(value):
-                    setattr(t, attr, convert(value))
+                new = hoist_literals(convert(value)) if value else value
+                if new != value:
+                    setattr(t, attr, new)
                     n += 1
         if n:
             coll.save()
