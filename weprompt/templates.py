@@ -23,8 +23,8 @@ import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, pass_context
 from jinja2.runtime import Context
 
-from pretrain.atomic import atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.errors import UserError
 from weprompt.sandbox import (
     DEFAULT_LIMITS,
     LimitedEnvironment,
