@@ -1,10 +1,11 @@
 import os
 
 import pytest
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 
 from weprompt.bank import load_bank
 from weprompt.templates import (
+    Rendered,
     Template,
     TemplateCollection,
     TemplateError,
@@ -136,9 +137,43 @@ def test_sandbox_refuses_attribute_tricks(jinja):
 
 
 def test_choice_is_seeded():
-    t = Template(name="c", jinja="{{ choice(['甲','乙','丙','丁','戊']) }} ||| x")
+    t = Template(name="c", jinja="{% set x = ['甲','乙','丙','丁','戊'] %}{{ x | choice }} ||| x")
     assert render(t, {}, seed=3).input == render(t, {}, seed=3).input
     assert len({render(t, {}, seed=s).input for s in range(20)}) > 1
+
+
+def test_choice_on_a_constant_is_drawn_per_render():
+    # Jinja folds filters on constants while compiling; ours must not freeze the draw in its cache.
+    t = Template(name="c", jinja="{{ ['甲','乙','丙','丁','戊'] | choice }} ||| x")
+    assert len({render(t, {}, seed=s).input for s in range(20)}) > 1
+
+
+def test_choice_is_a_filter_not_a_function():
+    # promptsource has `choice` only as a filter: a call renders nowhere but in a field named so (C3).
+    t = Template(name="c", jinja="{{ choice(['甲','乙']) }} ||| x")
+    with pytest.raises(UndefinedError, match="'choice' is undefined"):
+        render(t, {})
+    t = Template(name="c3", jinja="{{ choice | join('/') }} ||| {{ choice[0] }}")
+    assert render(t, {"choice": ["甲", "乙"]}) == Rendered("甲/乙", "甲", None)
+
+
+def test_promptsource_helpers():
+    t = Template(
+        name="h",
+        jinja="{{ votes | most_frequent | join(',') }}"
+        "{% for a, b in zip(xs, ys) %};{{ a }}={{ b }}{% endfor %} ||| {{ text }}",
+    )
+    r = render(t, {"votes": ["乙", "甲", "甲", "乙", "丙"], "xs": [1, 2], "ys": ["a", "b"], "text": "x"})
+    assert r.input == "乙,甲;1=a;2=b"
+    assert (
+        render(Template(name="e", jinja="{{ (v | most_frequent) is none }} ||| x"), {"v": []}).input == "True"
+    )
+
+
+def test_a_field_with_the_separator_does_not_split():
+    t = Template(name="p", jinja="{{ a }} ||| {{ b }}", answer_choices="{{ c }} ||| 否")
+    r = render(t, {"a": "x ||| y", "b": "z", "c": "是|||是"})
+    assert r == Rendered("x ||| y", "z", ["是|||是", "否"])
 
 
 def test_loads_in_promptsource_when_installed(tmp_path):
@@ -151,3 +186,30 @@ def test_loads_in_promptsource_when_installed(tmp_path):
     t = data["templates"][UID]
     assert isinstance(t, ps.Template)
     assert t.apply({"premise": "天晴了", "label": 1}) == ["天晴了\n问：对吗？", "否"]
+
+
+def test_choice_calls_become_filters():
+    import importlib.util
+
+    from testutil import REPO
+
+    spec = importlib.util.spec_from_file_location("choice_to_filter", REPO / "tools" / "choice_to_filter.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cases = {
+        "{% set i = choice([gi, choice(range(n))]) %}": "{% set i = [gi, range(n) | choice] | choice %}",
+        "{% set w = (gi + choice(range(1, n))) % n %}": "{% set w = (gi + range(1, n) | choice) % n %}",
+        "{{ choice(xs)[0] }}|||{{ choice(a + b) }}": "{{ (xs | choice)[0] }}|||{{ (a + b) | choice }}",
+        "{{ choice(['a)', 'b']) }} ||| {{ choice }}": "{{ ['a)', 'b'] | choice }} ||| {{ choice }}",
+    }
+    for before, after in cases.items():
+        assert tool.convert(before) == after
+    hoisted = {
+        "x\n{%- set a = choice(['甲', '乙']) %}{{ a }}": "x\n{%- set choice_list_1 = ['甲', '乙'] %}"
+        "{%- set a = choice_list_1 | choice %}{{ a }}",
+        "{{ opts[1] | choice }}{{ [x, 'b'] | choice }}": "{{ opts[1] | choice }}{{ [x, 'b'] | choice }}",
+    }
+    for before, after in hoisted.items():
+        assert tool.hoist_literals(tool.convert(before)) == after
+    t = Template(name="c", jinja=tool.convert("{% set n = 5 %}{{ choice([1, choice(range(n))]) }} ||| x"))
+    assert {render(t, {}, seed=s).input for s in range(200)} == {"0", "1", "2", "3", "4"}

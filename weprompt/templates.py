@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError, pass_context
+from jinja2.runtime import Context
 
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.errors import UserError
@@ -85,10 +90,51 @@ class Rendered:
 # Rendering
 
 
+# promptsource's helpers, so that a template renders the same here and under its `Template.apply`
+# (tests/interop/test_promptsource_parity.py): the filters `choice`, `most_frequent`, `highlight` and
+# the global `zip`. promptsource's `choice` draws from the module `random`; ours draws from the render's
+# own `random.Random(seed)`, the same algorithm, so seeding `random` with that seed gives the same draws.
+_RNG: ContextVar[random.Random | None] = ContextVar("weprompt_template_rng", default=None)
+# promptsource replaces `|||` inside string fields by this before rendering and puts it back after the
+# split, so that a field's own `|||` never splits input from target.
+PIPE_PROTECTOR = "3ed2dface8203c4c9dfb1a5dc58e41e0"
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[random.Random]:
+    """The generator the `choice` filter draws from while rendering (one per render)."""
+    token = _RNG.set(random.Random(seed))
+    try:
+        yield _RNG.get()  # type: ignore[misc]
+    finally:
+        _RNG.reset(token)
+
+
+@pass_context  # never folded at compile time: Jinja evaluates filters on constants while compiling
+def choice_filter(_context: Context, items: Sequence):
+    """`x | choice`: a random element of `x`, from the render's seeded generator.
+
+    promptsource's filter has no context, so Jinja folds `['a', 'b'] | choice` into one draw when it
+    compiles the template; the validator's `choice_on_constant` rule keeps such calls out of the bank.
+    """
+    return (_RNG.get() or random).choice(items)
+
+
+def most_frequent(items: Sequence) -> list | None:
+    """`x | most_frequent`: the items that occur most often, in order of first occurrence (None if empty)."""
+    if not items:
+        return None
+    counts = Counter(items)
+    top = max(counts.values())
+    return [item for item, n in counts.items() if n == top]
+
+
 def _make_env() -> LimitedEnvironment:
     env = LimitedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False)
-    # promptsource templates call `choice(list)`; ours is seeded per render (see render()).
-    env.filters["highlight"] = lambda s: s
+    env.filters["highlight"] = lambda s: s  # promptsource's wraps a <span>; only its UI asks for it
+    env.filters["choice"] = choice_filter
+    env.filters["most_frequent"] = most_frequent
+    env.globals["zip"] = zip
     return env
 
 
@@ -114,17 +160,14 @@ def render(
     Jinja errors propagate as they are (the validator and sampler report them; callers name the task
     and the example).
     """
-    rng = random.Random(seed)
-    ctx = dict(example)
-    # promptsource's `choice(list)` helper; a data field of that name (C3's options) takes precedence.
-    ctx.setdefault("choice", rng.choice)
+    ctx = {k: v.replace(SEPARATOR, PIPE_PROTECTOR) if isinstance(v, str) else v for k, v in example.items()}
     body = compile_jinja(template.jinja)
     choices_source = compile_jinja(template.answer_choices) if template.answer_choices else None
     choices = None
     try:
-        with budget(limits) as b:
+        with budget(limits) as b, seeded(seed):
             if choices_source is not None:
-                choices = [c.strip() for c in b.generate(choices_source, ctx).split(SEPARATOR)]
+                choices = [_unprotect(c) for c in b.generate(choices_source, ctx).split(SEPARATOR)]
                 ctx["answer_choices"] = choices
             text = b.generate(body, ctx)
     except LimitExceeded as e:
@@ -133,8 +176,12 @@ def render(
         raise MissingValueError(f"{_label(template)}: {_none_message(template, example)}") from None
     if SEPARATOR in text:
         head, _, tail = text.partition(SEPARATOR)
-        return Rendered(head.strip(), tail.strip(), choices)
-    return Rendered(text.strip(), None, choices)
+        return Rendered(_unprotect(head), _unprotect(tail), choices)
+    return Rendered(_unprotect(text), None, choices)
+
+
+def _unprotect(part: str) -> str:
+    return part.replace(PIPE_PROTECTOR, SEPARATOR).strip()
 
 
 def _label(template: Template) -> str:
@@ -179,7 +226,7 @@ def check_syntax(source: str) -> tuple[int, str] | None:
 def referenced_fields(source: str) -> set[str]:
     from jinja2 import meta
 
-    return set(meta.find_undeclared_variables(ENV.parse(source))) - {"answer_choices", "choice"}
+    return set(meta.find_undeclared_variables(ENV.parse(source))) - {"answer_choices"}
 
 
 # ---------------------------------------------------------------------------------------------

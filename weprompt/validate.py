@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
+from weprompt import lint
 from weprompt.catalog import Task
 from weprompt.templates import (
     SEPARATOR,
@@ -44,6 +45,7 @@ CODES = {
     "too_long": "the rendered example is longer than the budget",
     "no_templates": "the task has no templates",
     "no_examples": "the task has no examples to validate on",
+    **lint.RULES,  # the review's defect patterns (weprompt.lint)
 }
 
 
@@ -56,9 +58,11 @@ class Issue:
     message: str
     example: int | None = None
     line: int | None = None
+    template_id: str | None = None
 
     def __str__(self) -> str:
         where = self.task + (f" / {self.template}" if self.template else "")
+        where += f" [{self.template_id}]" if self.template_id else ""
         where += f" (example {self.example})" if self.example is not None else ""
         where += f" (line {self.line})" if self.line is not None else ""
         return f"{self.severity.upper()} [{self.code}] {where}: {self.message}"
@@ -102,13 +106,15 @@ def validate_template(
         code: str, message: str, example: int | None = None, line: int | None = None, severity: str = "error"
     ) -> None:
         if not any(i.code == code for i in issues):
-            issues.append(Issue(code, severity, task.name, name, message, example, line))
+            issues.append(Issue(code, severity, task.name, name, message, example, line, template.id))
 
     for source, what in ((template.jinja, "jinja"), (template.answer_choices, "answer_choices")):
         if source and (err := check_syntax(source)):
             add("syntax", f"{what}: {err[1]}", line=err[0])
     if issues:
         return issues
+    for code, message in lint.static_issues(template):
+        add(code, message)
     if SEPARATOR not in template.jinja:
         add("missing_separator", "the body has no ' ||| ', so there is no target")
     fields = referenced_fields(template.jinja) | referenced_fields(template.answer_choices or "")
@@ -121,6 +127,7 @@ def validate_template(
     if ranked and not template.answer_choices:
         add("no_answer_choices", "add answer_choices so evaluation can rank them")
     unit = "tokens" if count_tokens else "characters (no tokenizer given)"
+    rated: dict[str, list[tuple[int, str]]] = {}  # lint.RATE_RULES: code -> (example, message) hits
     for i, ex in enumerate(examples):
         try:
             r = render(template, ex, seed=i)
@@ -149,9 +156,17 @@ def validate_template(
                 f"({', '.join(task.label_names)}); mark binary/partial templates original_task: false",
                 i,
             )
+        for code, message in lint.example_issues(template, ex, r):
+            if code in lint.RATE_RULES:
+                rated.setdefault(code, []).append((i, message))
+            else:
+                add(code, message, i)
         n = _length(r.input + " " + (r.target or ""), count_tokens)
         if n > budget:
             add("too_long", f"{n} {unit} > budget {budget}", i, severity="warning")
+    for code, hits in rated.items():
+        if len(hits) >= 2 and len(hits) >= lint.RATE_RULES[code] * len(examples):
+            add(code, f"{len(hits)} of {len(examples)} examples; the first: {hits[0][1]}", hits[0][0])
     return issues
 
 
