@@ -26,3 +26,20 @@ def test_setup_is_idempotent_and_covers_every_layer(capsys, monkeypatch):
             if h not in before:
                 logger.removeHandler(h)
         logger.setLevel(logging.NOTSET)
+
+
+def test_a_second_setup_writes_to_the_current_stderr(monkeypatch):
+    import io
+
+    logger = logging.getLogger(ROOT_LOGGER)
+    monkeypatch.setattr(logger, "handlers", [])
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr("sys.stderr", first)
+        setup_logging(logging.INFO)
+        monkeypatch.setattr("sys.stderr", second)  # e.g. a later in-process `weprompt` call under pytest
+        setup_logging(logging.INFO)
+        logging.getLogger("weprompt.x").info("hello")
+        assert "hello" in second.getvalue() and "hello" not in first.getvalue()
+    finally:
+        logger.setLevel(logging.NOTSET)

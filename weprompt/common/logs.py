@@ -15,11 +15,12 @@ _HANDLER_NAME = "weprompt-cli"
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    """One stderr handler on the project's root logger; calling it again only changes the level."""
+    """One stderr handler on the project's root logger; calling it again changes the level and points
+    the handler at the current `sys.stderr` (which a caller, or pytest, may have replaced since)."""
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(level)
-    if any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
-        return
+    for h in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+        logger.removeHandler(h)  # not setStream: it flushes the old stream, which may be closed by now
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
