@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="prompts do not start after EOS (lm-evaluation-harness parity)")  # fmt: skip
     p.add_argument("--negatives", choices=("paper", "all"),
                    help="TNEWS/IFLYTEK: gold + 3 seeded negatives (paper, default) or all labels (harness)")  # fmt: skip
+    p.add_argument("--prompts", choices=("approved", "with_submitted", "all"),
+                   help="bank prompts by review status (default approved; unreviewed prompts count as approved)")  # fmt: skip
     p.add_argument(
         "--dtype", choices=("float32", "bfloat16", "float16"), help="model dtype (default float32)"
     )
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _flags(args: argparse.Namespace) -> dict:
     flags = {k: getattr(args, k) for k in ("model", "tokenizer", "limit", "seed", "batch_size", "calibrate",
-             "prefix_eos", "negatives", "dtype", "scope_probe", "max_new_tokens", "shard", "cache_dir", "out",
+             "prefix_eos", "negatives", "prompts", "dtype", "scope_probe", "max_new_tokens", "shard", "cache_dir", "out",
              "bank_dir", "data_dir", "threads", "quiet")}  # fmt: skip
     if args.tasks is not None:
         flags["tasks"] = (
@@ -115,7 +117,7 @@ def run_config(cfg) -> int:
     tasks = None if cfg.tasks == "all" else list(cfg.tasks)
     opts = EvalOptions(
         limit=cfg.limit, scope_probe=cfg.scope_probe, seed=cfg.seed, batch_size=batch_size,
-        calibrate=cfg.calibrate, prefix_eos=cfg.prefix_eos, negatives=cfg.negatives, shard=cfg.shard,
+        calibrate=cfg.calibrate, prefix_eos=cfg.prefix_eos, negatives=cfg.negatives, prompts=cfg.prompts, shard=cfg.shard,
         max_new_tokens=cfg.max_new_tokens, cache_dir=cfg.cache_dir, bank_dir=cfg.bank_dir,
         data_dir=cfg.data_dir, progress=not cfg.quiet,
         extra={"argv": sys.argv[1:], "threads": threads, "dtype": cfg.dtype},

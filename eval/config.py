@@ -30,6 +30,8 @@ class EvalConfig:
     # "all" = every label, as lm-evaluation-harness scores them. Recorded in the results.
     negatives: Literal["paper", "all"] = "paper"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # Which bank prompts: reviewed-and-approved (default), also those submitted for review, or all.
+    prompts: Literal["approved", "with_submitted", "all"] = "approved"
     batch_size: int | Literal["auto"] = 8  # examples per model batch; scores do not depend on it
     threads: int | Literal["auto"] = "auto"  # torch CPU threads; auto: free cores (eval.runtime)
     scope_probe: int = 0

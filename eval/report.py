@@ -180,7 +180,7 @@ def result_settings(model: dict, tasks: list[str], shots: list[str], options: di
 
     opts = {k: v for k, v in options.items() if k not in _UNKEYED_OPTIONS}
     # Options added later are keyed only when not at their default, so earlier results dirs still match.
-    for key, default in (("negatives", "paper"), ("shard", None)):
+    for key, default in (("negatives", "paper"), ("prompts", "approved"), ("shard", None)):
         if opts.get(key, default) == default:
             opts.pop(key, None)
     try:

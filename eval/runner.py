@@ -66,6 +66,7 @@ class EvalOptions:
     progress: bool = True
     # TNEWS / IFLYTEK: "paper" = gold + the catalog's `eval_negatives` seeded negatives; "all" = every label
     negatives: str = "paper"
+    prompts: str = "approved"  # review statuses taken: approved | with_submitted | all (bank_review)
     shard: str | None = None  # "i/n": predict only this shard of the task × prompt × example grid
     extra: dict = field(default_factory=dict)  # recorded as is (e.g. the CLI command line)
 
@@ -187,7 +188,8 @@ class _TaskRun:
         return pfile, time.perf_counter() - start
 
     def run(self, name: str, catalog, shot_specs, trained) -> dict:
-        from weprompt.bank import load_task_templates
+        from weprompt.bank import load_task_templates, resolve_bank_dir
+        from weprompt.bank_review import PROMPT_SELECTIONS, select, selection_record
         from weprompt.data import load_split
 
         o = self.opts
@@ -197,7 +199,9 @@ class _TaskRun:
             raise EvalInputError(
                 f"task '{name}' has no validation/test split to evaluate on (catalog splits: {sorted(task.splits)})"
             )
-        templates, skipped_templates = usable_templates(task, load_task_templates(name, o.bank_dir).templates)
+        statuses = PROMPT_SELECTIONS[o.prompts]
+        coll = select(load_task_templates(name, o.bank_dir), statuses)
+        templates, skipped_templates = usable_templates(task, coll.templates)
         if not templates:
             n = len(skipped_templates)
             raise TaskSkipped(f"no original-task prompt in the bank ({n} training-only or unusable)")
@@ -259,6 +263,7 @@ class _TaskRun:
             "few_shot_paper": task.few_shot,
             "eval_negatives": task.eval_negatives if o.negatives == "paper" else None,
             "negatives": o.negatives,
+            "prompt_selection": selection_record({name: coll}, resolve_bank_dir(o.bank_dir), statuses),
             "templates": [{"id": t.id, "name": t.name} for t in templates],
             "templates_skipped": skipped_templates,
             "trained_on": flagged,
@@ -283,6 +288,10 @@ def evaluate(
         setattr(opts, k, v)
     if opts.negatives not in ("paper", "all"):
         raise UserError(f"negatives must be 'paper' or 'all', got {opts.negatives!r}")
+    from weprompt.bank_review import PROMPT_SELECTIONS
+
+    if opts.prompts not in PROMPT_SELECTIONS:
+        raise UserError(f"prompts must be one of {sorted(PROMPT_SELECTIONS)}, got {opts.prompts!r}")
     lm = model if isinstance(model, modelio.LoadedModel) else modelio.load(model, tokenizer_dir)
     described = lm.describe()
     run = _TaskRun(lm, opts, PredictionCache(opts.cache_dir, lm.model_hash), described)

@@ -32,6 +32,13 @@ DRAFT, SUBMITTED, APPROVED_STATUS, REJECTED = "draft", "submitted", "approved", 
 STATUSES = (DRAFT, SUBMITTED, APPROVED_STATUS, REJECTED)
 APPROVED = frozenset({APPROVED_STATUS})
 WITH_SUBMITTED = frozenset({APPROVED_STATUS, SUBMITTED})
+# Which prompts a training or evaluation run takes, by name (config key `prompts`): approved ones by
+# default (a prompt without review keys, e.g. the whole bank before review existed, counts as approved).
+PROMPT_SELECTIONS: dict[str, frozenset[str] | None] = {
+    "approved": APPROVED,
+    "with_submitted": WITH_SUBMITTED,
+    "all": None,
+}
 REVIEW_KEYS = (
     "review_status",
     "submitted_by",

@@ -236,3 +236,30 @@ def test_scope_probe_decodes_open_answers_for_rank_tasks(tiny_lm, make_bank, tmp
     assert probed["oos_rate"] == expected
     # the probe leaves rank scores alone, and its cache is its own
     assert probed["score"] == plain["score"] and probed["predictions"] != plain["predictions"]
+
+
+def test_only_approved_prompts_by_default_and_the_run_records_which(tiny_lm, make_bank, tmp_path, synth_data):
+    third = template("第三", "前提：{{sentence1}}\n假设：{{sentence2}}\n关系：||| {{answer_choices[label_id]}}",
+                     "蕴含 ||| 中立 ||| 矛盾")  # fmt: skip
+    draft, submitted, approved = (dataclasses.replace(t) for t in (*OCNLI[:2], third))
+    for t, status in ((draft, "draft"), (submitted, "submitted")):
+        t.metadata = dataclasses.replace(t.metadata, extra={**t.metadata.extra, "review_status": status})
+    bank = make_bank({"ocnli": [draft, submitted, approved]})  # `approved` has no review keys: approved
+
+    def ids(prompts: str | None = None) -> list[str]:
+        chosen = {"prompts": prompts} if prompts else {}
+        res = evaluate(
+            tiny_lm, ["ocnli"], [0], limit=2, bank_dir=str(bank), cache_dir=str(tmp_path), **chosen
+        )
+        t = res["tasks"]["ocnli"]
+        assert t["prompt_selection"]["prompt_ids"]["ocnli"] == sorted(x["id"] for x in t["templates"])
+        assert len(t["prompt_selection"]["prompts_sha256"]) == 64
+        return [x["id"] for x in t["templates"]]
+
+    assert ids() == ids("approved") == [approved.id]
+    assert set(ids("with_submitted")) == {submitted.id, approved.id}
+    assert set(ids("all")) == {draft.id, submitted.id, approved.id}
+    with pytest.raises(UserError, match="prompts must be one of"):
+        evaluate(
+            tiny_lm, ["ocnli"], [0], limit=1, prompts="reviewed", bank_dir=str(bank), cache_dir=str(tmp_path)
+        )
