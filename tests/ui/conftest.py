@@ -11,6 +11,8 @@ import pytest
 from testutil import REPO
 from ui_seed import SEED
 
+from weprompt.bank import bank_catalog
+from weprompt.bank_health import task_examples
 from weprompt.templates import TemplateCollection
 
 
@@ -30,3 +32,12 @@ def bank(tmp_path: Path, catalog_copy: Path) -> Path:
     (root / "catalog.yaml").symlink_to(catalog_copy)
     TemplateCollection("ocnli", copy.deepcopy(SEED), root / "templates" / "ocnli.yaml").save()
     return root
+
+
+@pytest.fixture
+def ctx(bank, synth_data_dir):
+    """The OCNLI task of the seeded bank with 10 synthetic examples and their fields."""
+    cat = bank_catalog(bank)
+    task = cat.task("ocnli")
+    examples, fields = task_examples(cat, task, 10, synth_data_dir)
+    return task, examples, fields

@@ -13,7 +13,7 @@ import pytest
 from testutil import REPO
 from ui_seed import SEED
 
-from weprompt.bank import bank_catalog, load_task_templates
+from weprompt.bank import load_task_templates
 from weprompt.bank_edit import (
     ConflictError,
     EditError,
@@ -27,18 +27,9 @@ from weprompt.bank_edit import (
     new_template,
     save_template,
 )
-from weprompt.bank_health import task_examples
 from weprompt.templates import TemplateError
 
 GOOD = "{{sentence1}}\n问：{{sentence2}}，这两句话是什么关系？ ||| {{answer_choices[label_id]}}"
-
-
-@pytest.fixture
-def ctx(bank, synth_data_dir):
-    cat = bank_catalog(bank)
-    task = cat.task("ocnli")
-    examples, fields = task_examples(cat, task, 10, synth_data_dir)
-    return task, examples, fields
 
 
 def _save(bank, ctx, t, who="李雷", **kw):

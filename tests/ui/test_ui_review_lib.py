@@ -12,20 +12,11 @@ import pytest
 from testutil import REPO
 from ui_seed import SEED
 
-from weprompt.bank import bank_catalog, load_bank, load_task_templates
+from weprompt.bank import load_bank, load_task_templates
 from weprompt.bank_edit import ConflictError, fingerprint, new_template, review_template, save_template
-from weprompt.bank_health import task_examples
 from weprompt.bank_review import APPROVED, WITH_SUBMITTED, ReviewError, review_queue, selection_record
 
 CHOICES = "蕴含 ||| 中立 ||| 矛盾"
-
-
-@pytest.fixture
-def ctx(bank, synth_data_dir):
-    cat = bank_catalog(bank)
-    task = cat.task("ocnli")
-    examples, fields = task_examples(cat, task, 10, synth_data_dir)
-    return task, examples, fields
 
 
 def _new(ctx, bank, name: str, body: str, who: str = "作者"):
