@@ -16,16 +16,25 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from weprompt.sampler import Encoded
 
 
 @dataclass
 class PackingConfig:
-    seq_len: int = 2049  # tokens per packed sequence: context 2048 + 1 for the shifted targets
-    loss_on: str = "all"  # "all" tokens (paper) or "targets" only
-    overlong: str = "truncate"  # or "skip"
+    """How examples are packed. The sequence length is not a key: it is the model's context + 1, and the
+    caller passes it to `Packer` (one owner per value)."""
+
+    loss_on: Literal["all", "targets"] = "all"  # "all" tokens (paper) or "targets" only
+    overlong: Literal["truncate", "skip"] = "truncate"
     buffer: int = 16  # examples waiting for room before a sequence is closed
+
+    def __post_init__(self) -> None:
+        if self.loss_on not in ("all", "targets") or self.overlong not in ("truncate", "skip"):
+            raise ValueError(f"bad packing config {self}")
+        if self.buffer < 1:
+            raise ValueError(f"packing.buffer must be >= 1, got {self.buffer}")
 
 
 @dataclass
@@ -64,11 +73,12 @@ class PackingStats:
 
 
 class Packer:
-    def __init__(self, source, cfg: PackingConfig, eos_id: int, pad_id: int):
-        if cfg.loss_on not in ("all", "targets") or cfg.overlong not in ("truncate", "skip"):
-            raise ValueError(f"bad packing config {cfg}")
+    """`seq_len`: tokens per packed sequence, e.g. context 2048 + 1 for the shifted targets."""
+
+    def __init__(self, source, cfg: PackingConfig, eos_id: int, pad_id: int, *, seq_len: int):
         self.source = source
         self.cfg = cfg
+        self.seq_len = seq_len
         self.eos_id, self.pad_id = eos_id, pad_id
         self.buffer: list[Encoded] = []
         self.stats = PackingStats()
@@ -76,10 +86,10 @@ class Packer:
     def _fit(self, ex: Encoded) -> Encoded | None:
         """The example made to fit a whole sequence, or None when it is skipped."""
         n = len(ex.input_ids) + len(ex.target_ids) + 1
-        if n <= self.cfg.seq_len:
+        if n <= self.seq_len:
             return ex
-        room_for_input = self.cfg.seq_len - len(ex.target_ids) - 1
-        if self.cfg.overlong == "truncate" and len(ex.target_ids) + 1 <= self.cfg.seq_len // 2:
+        room_for_input = self.seq_len - len(ex.target_ids) - 1
+        if self.cfg.overlong == "truncate" and len(ex.target_ids) + 1 <= self.seq_len // 2:
             self.stats.truncated += 1
             return Encoded(ex.task, ex.template, ex.input_ids[-room_for_input:], ex.target_ids)
         self.stats.skipped_overlong += 1
@@ -95,7 +105,7 @@ class Packer:
         return self
 
     def __next__(self) -> Packed:
-        L = self.cfg.seq_len
+        L = self.seq_len
         tokens: list[int] = []
         mask: list[int] = []
         docs: list[int] = []

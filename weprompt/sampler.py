@@ -16,6 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pretrain.errors import UserError
 from weprompt.templates import TARGET_SEP, Template, TemplateCollection, render
@@ -31,7 +32,7 @@ class SamplerError(UserError):
 @dataclass
 class SamplerConfig:
     max_examples_per_task: int = 50_000  # paper
-    mixing: str = "uniform"  # paper: uniform over tasks
+    mixing: Literal["uniform", "proportional", "temperature"] = "uniform"  # paper: uniform over tasks
     proportional_cap: int = 50_000  # examples-proportional mixing: weight = min(pool size, cap)
     temperature: float = 2.0  # temperature mixing: weight ∝ pool_size ** (1 / T)
     block: int = 256  # draws rendered and encoded together
