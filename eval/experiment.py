@@ -256,6 +256,7 @@ def _unit_legacy(run_dir: Path, base_id: dict) -> dict:
 
 def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
     """Train one unit, or reuse it when it was built from the same base, shards and config."""
+    from eval.heldout_probe import rank_probe
     from weprompt.finetune import run_finetune
 
     run_dir = cfg.out / "models" / unit.name
@@ -275,7 +276,7 @@ def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
         f"[experiment] training {unit.name} ({unit.split}; held out: {', '.join(unit.test_tasks)})",
         flush=True,
     )
-    run_finetune(ft)
+    run_finetune(ft, probe_factory=rank_probe)
     return run_dir
 
 
