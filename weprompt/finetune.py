@@ -26,8 +26,9 @@ from weprompt.data import load_split
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
 from weprompt.finetune_heldout import HeldOutConfig, ProbeFactory, heldout_hooks, require_probe
 from weprompt.leakage import LeakageError, leakage_report
+from weprompt.mixture import MixtureConfig, mixture_writer, plan_weights
 from weprompt.packing import Packer, PackingConfig
-from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
+from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools, mixing_weights
 from weprompt.sampling_report import sampling_report, write_sampling_report
 from weprompt.splits import Split, build_split
 
@@ -70,6 +71,7 @@ class FinetuneConfig:
     task_loss_every: int = 50
     # Held-out loss and accuracy at every validation pass (train.eval.every steps, and at the end).
     heldout: HeldOutConfig = field(default_factory=HeldOutConfig)
+    mixture: MixtureConfig = field(default_factory=MixtureConfig)  # weights over categories / tasks
     train: TrainerConfig = field(default_factory=_finetune_trainer_defaults)
 
     def __post_init__(self) -> None:
@@ -90,10 +92,19 @@ def _pools(cfg: FinetuneConfig, split: Split, bank, split_of) -> list:
     )
 
 
+def planned_weights(cfg: FinetuneConfig, catalog: Catalog, split: Split, pools) -> list[float]:
+    """The pools' draw probabilities: `sampler.mixing` shaped by `mixture`, checked against the split."""
+    base = mixing_weights([len(p.rows) for p in pools], cfg.sampler)
+    category_of = {n: t.category for n, t in catalog.tasks.items()}
+    return plan_weights([p.name for p in pools], base, category_of, split.excluded, cfg.mixture)
+
+
 def _sources(
-    cfg: FinetuneConfig, split: Split, tok, seq_len: int, pools, seed: int, shards=None
+    cfg: FinetuneConfig, split: Split, tok, seq_len: int, pools, seed: int, shards=None, weights=None
 ) -> FinetuneBatches:
-    sampler = MultitaskSampler(pools, tok, replace(cfg.sampler, seed=seed), held_out=split.excluded)
+    sampler = MultitaskSampler(
+        pools, tok, replace(cfg.sampler, seed=seed), held_out=split.excluded, weights=weights
+    )
     packer = Packer(sampler, cfg.packing, tok.eos_id, tok.pad_id, seq_len=seq_len)
     # Without shards (the validation batches) there is no pretraining mix: validation measures the tasks.
     batch = cfg.batch if shards is not None else replace(cfg.batch, warmup=replace(cfg.batch.warmup, steps=0))
@@ -140,7 +151,11 @@ def _finetune(
     _check_leakage(cfg, catalog, split, run_dir)
     seq_len = model_cfg.context_length + 1
     pools = _pools(cfg, split, bank, lambda n: "train")
-    source = _sources(cfg, split, tok, seq_len, pools, cfg.sampler.seed, _warmup_shards(cfg, tok))
+    weights = planned_weights(cfg, catalog, split, pools)
+    shards = _warmup_shards(cfg, tok)
+    source = _sources(cfg, split, tok, seq_len, pools, cfg.sampler.seed, shards, weights)
+    category_of = {n: t.category for n, t in catalog.tasks.items()}
+    write_mixture = mixture_writer(source, [p.name for p in pools], weights, category_of, run_dir)
     val_batches = _validation_batches(cfg, catalog, bank, split, tok, seq_len)
     hooks = heldout_hooks(cfg, split.test_tasks, catalog, bank, tok, seq_len, probe_factory)
     train_cfg = _train_config(cfg, base_dir, pools, tok, seq_len)
@@ -157,6 +172,7 @@ def _finetune(
             detail_every=cfg.task_loss_every,
         ),
         eval_hooks=hooks,
+        checkpoint_hook=write_mixture,
         run_meta={
             "kind": "weprompt",
             "split": cfg.split,
@@ -166,6 +182,7 @@ def _finetune(
         },
     )
     result = trainer.fit()
+    write_mixture(result.step)
     report = _write_sampling_report(source, split, bank, run_dir)
     return _write_summary(cfg, split, result, report, run_dir)
 

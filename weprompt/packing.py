@@ -54,6 +54,7 @@ class PackingStats:
     truncated: int = 0
     skipped_overlong: int = 0
     tokens_per_task: Counter = field(default_factory=Counter)
+    examples_per_task: Counter = field(default_factory=Counter)
 
     @property
     def efficiency(self) -> float:
@@ -61,15 +62,17 @@ class PackingStats:
         return self.real_tokens / total if total else 0.0
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "tokens_per_task"}
+        d = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
         d["tokens_per_task"] = dict(self.tokens_per_task)
+        d["examples_per_task"] = dict(self.examples_per_task)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> PackingStats:
         d = dict(d)
         tpt = Counter(d.pop("tokens_per_task"))
-        return cls(**d, tokens_per_task=tpt)
+        ept = Counter(d.pop("examples_per_task", {}))  # absent in checkpoints written before it was counted
+        return cls(**d, tokens_per_task=tpt, examples_per_task=ept)
 
 
 class Packer:
@@ -123,6 +126,7 @@ class Packer:
             tasks.append(ex.task)
             self.stats.examples += 1
             self.stats.tokens_per_task[ex.task] += len(ids)
+            self.stats.examples_per_task[ex.task] += 1
 
         def size(ex: Encoded) -> int:
             return len(ex.input_ids) + len(ex.target_ids) + 1

@@ -142,6 +142,7 @@ class Trainer:
         env: DistEnv | None = None,
         group_logging: GroupLogging | None = None,
         eval_hooks: dict[str, EvalHook] | None = None,
+        checkpoint_hook: Callable[[int], None] | None = None,
     ):
         self.cfg, self.model_config, self.source = cfg, model_config, source
         # Group losses (grouploss.py): each rank logs its own micro-batches' (rank 0's reach the log).
@@ -149,6 +150,7 @@ class Trainer:
             group_logging or GroupLogging(), lambda: list(getattr(source, "loss_group_names", []))
         )
         self.eval_hooks = eval_hooks or {}
+        self.checkpoint_hook = checkpoint_hook  # rank 0, after each checkpoint is published (its step)
         self.val_batches, self.metrics_hook = val_batches, metrics_hook
         self.tokenizer_dir = tokenizer_dir
         self._tokenizer_fingerprint = tokenizer_fingerprint
@@ -255,6 +257,8 @@ class Trainer:
                 anchor = spk.rollback_anchor(steps, step, self.cfg.spike.rollback_steps)
                 keep = {anchor} if anchor is not None else set()
             ckpt.prune(self.ckpt_dir, self.cfg.checkpoint.keep_last, keep)
+            if self.checkpoint_hook is not None:
+                self.checkpoint_hook(step)
         self.env.barrier()
         return final
 

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "annotation_ui.cli",
     "eval.cli",
     "weprompt.cli.finetune",
+    "weprompt.cli.mixture",
     "eval.cli_experiment",
     "weprompt.cli.corpus",
     "weprompt.cli.pretrain",
