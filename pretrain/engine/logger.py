@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pretrain.atomic import atomic_write_text
+from pretrain.engine.sinks import Sink
 
 LOG_FILE = "train_log.jsonl"
 PLOT_FILE = "curves.png"
@@ -37,6 +38,7 @@ class JsonlLogger:
         self.path = Path(run_dir) / LOG_FILE
         self.enabled = enabled
         self._f: TextIO | None = None
+        self.sinks: list[Sink] = []  # TensorBoard, W&B: every record goes to them too (engine/sinks.py)
 
     def truncate_after(self, step: int) -> None:
         """Keep only records up to `step` (resume from the checkpoint of that step)."""
@@ -53,11 +55,16 @@ class JsonlLogger:
             self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._f.flush()
+        for sink in self.sinks:
+            sink.write(record)
 
     def close(self) -> None:
         if self._f is not None:
             self._f.close()
             self._f = None
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
 
 
 def plot_curves(run_dir: Path) -> Path | None:

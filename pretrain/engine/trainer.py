@@ -42,6 +42,7 @@ from pretrain.engine.optim import lr_at
 from pretrain.engine.precision import autocast
 from pretrain.engine.resume import check_init_from, find_resume
 from pretrain.engine.runlock import lock_run_dir
+from pretrain.engine.sinks import Sink, TensorBoardSink, WandbSink
 from pretrain.engine.state import (
     TrainerState,
     load_rank_state,
@@ -216,10 +217,26 @@ class Trainer:
             if self.env.is_main:
                 self.logger.truncate_after(self.state.step)
         if self.env.is_main:
+            self.logger.sinks = self._sinks(resumed=resume_from is not None)
             dump_config(cfg, self.run_dir / "trainer_config.yaml")
             (self.run_dir / "model_config.json").write_text(
                 json.dumps(to_dict(model_config), indent=1) + "\n"
             )
+
+    def _sinks(self, resumed: bool) -> list[Sink]:
+        """TensorBoard and W&B beside the JSONL log, as `logging` asks (rank 0)."""
+        lc, step = self.cfg.logging, self.state.step
+        sinks: list[Sink] = []
+        if lc.tensorboard:
+            sinks.append(TensorBoardSink(self.run_dir, purge_step=step + 1 if resumed else None))
+        if lc.wandb.enabled:
+            config = {
+                "train": to_dict(self.cfg),
+                "model": to_dict(self.model_config),
+                "run_meta": self.run_meta,
+            }
+            sinks.append(WandbSink(lc.wandb, self.run_dir, config, step))
+        return sinks
 
     def _restore(self, step_dir: Path) -> None:
         """Everything from a checkpoint: weights, optimizer, scaler, RNG, data position, counters."""

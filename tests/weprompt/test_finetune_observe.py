@@ -36,6 +36,13 @@ def test_per_category_and_per_task_losses_are_logged_and_plotted(tiny_base, tmp_
     assert [r["step"] for r in detail] == [2, 4]
     assert set().union(*(r["loss_by_group"] for r in detail)) <= set(split["train_tasks"])
     assert (tmp_path / "run" / "group_curves.png").stat().st_size > 1000
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    cat = next(iter(train[-1]["loss_by_category"]))
+    assert [e.step for e in acc.Scalars(f"train/loss_by_category/{cat}")][-1] == 4
+    assert acc.Scalars("group_loss/loss_by_group/" + next(iter(detail[-1]["loss_by_group"])))
 
 
 def test_heldout_loss_and_accuracy_are_logged_at_every_validation_pass(tiny_base, tmp_path):
