@@ -16,6 +16,7 @@ import platform
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from pretrain import checkpoint as ckpt
 from pretrain.config import load_config
@@ -25,9 +26,11 @@ from weprompt.mixture_tools import _plan
 from weprompt.packing import Packer
 from weprompt.sampler import MultitaskSampler
 
+Strategy = Literal["greedy", "best_fit"]
+
 
 def run(
-    cfg: FinetuneConfig, plan, tok: Tokenizer, strategy: str, buffer: int, seq_len: int, sequences: int
+    cfg: FinetuneConfig, plan, tok: Tokenizer, strategy: Strategy, buffer: int, seq_len: int, sequences: int
 ) -> dict:
     sampler = MultitaskSampler(
         plan.pools, tok, cfg.sampler, weights=plan.weights

@@ -22,9 +22,9 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -37,6 +37,7 @@ from pretrain.engine.config import TrainerConfig
 from pretrain.engine.distributed import DistEnv, setup
 from pretrain.engine.grouploss import GroupLogging, GroupLossLog, model_loss
 from pretrain.engine.logger import JsonlLogger, plot_curves, plot_group_curves
+from pretrain.engine.loop import BatchSource, EvalHook, TrainResult, _Loop, _Step, _Window
 from pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
 from pretrain.engine.optim import lr_at
 from pretrain.engine.precision import autocast
@@ -54,76 +55,12 @@ from pretrain.errors import UserError
 from pretrain.model import ModelConfig, WeLM
 
 if TYPE_CHECKING:
-    from pretrain.engine.backend import StepResult, TorchBackend
+    from pretrain.engine.backend import TorchBackend
     from pretrain.engine.backend_ds import DeepSpeedBackend
 
 
 log = logging.getLogger(__name__)
-
-
-# An extra evaluation at every validation pass: the model (eval mode, no grad, the run's autocast) -> metrics,
-# logged as {"kind": "heldout", "source": <its name>, "metrics": ..., "seconds": ...} (rank 0 only).
-EvalHook = Callable[[nn.Module], dict[str, float]]
-
-
-class BatchSource(Protocol):
-    def next_batch(self) -> dict: ...
-    def state_dict(self) -> dict: ...
-    def load_state_dict(self, d: dict) -> None: ...
-    def skip(self, n_batches: int) -> None: ...
-
-
-@dataclass
-class TrainResult:
-    run_dir: str
-    step: int
-    tokens: int
-    final_loss: float
-    val_loss: float | None
-    tokens_per_s: float  # all ranks, training time only
-    mfu: float
-    peak_source: str
-    peak_memory_mib: float  # rank 0
-    train_seconds: float
-    wall_seconds: float
-    skipped_steps: int
-    spike_events: int
-    checkpoint: str | None
-    stopped_early: bool = False  # the time budget (max_train_minutes) ran out before total_steps
-
-
-@dataclass
-class _Window:
-    """The steps since the last log record: tokens, training seconds and losses."""
-
-    tokens: int = 0
-    seconds: float = 0.0
-    losses: list[float] = field(default_factory=list)
-
-    def add(self, tokens: int, seconds: float, loss: float) -> None:
-        self.tokens += tokens
-        self.seconds += seconds
-        self.losses.append(loss)
-
-
-@dataclass
-class _Loop:
-    """What one `fit` call carries from step to step."""
-
-    wall0: float
-    flops_tok: float | None
-    peak: float = float("nan")
-    peak_source: str = ""
-    window: _Window = field(default_factory=_Window)
-    last_loss: float = float("nan")
-    stopped_early: bool = False
-
-
-@dataclass
-class _Step:
-    loss: float
-    lr: float
-    result: StepResult
+__all__ = ["BatchSource", "EvalHook", "TrainResult", "Trainer"]
 
 
 class Trainer:
