@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,33 +30,40 @@ from weprompt.sampler import MultitaskSampler
 Strategy = Literal["greedy", "best_fit"]
 
 
-def run(
-    cfg: FinetuneConfig, plan, tok: Tokenizer, strategy: Strategy, buffer: int, seq_len: int, sequences: int
-) -> dict:
-    sampler = MultitaskSampler(
-        plan.pools, tok, cfg.sampler, weights=plan.weights
-    )  # the same stream each time
-    packing = replace(cfg.packing, strategy=strategy, buffer=buffer)
-    packer = Packer(sampler, packing, tok.eos_id, tok.pad_id, seq_len=seq_len)
-    for _ in range(5):  # warm-up: template compilation, the first blocks
-        next(packer)
-    real0, total0 = packer.stats.real_tokens, packer.stats.real_tokens + packer.stats.pad_tokens
-    start = time.perf_counter()
-    for _ in range(sequences):
-        next(packer)
-    seconds = time.perf_counter() - start
-    real = packer.stats.real_tokens - real0
-    total = packer.stats.real_tokens + packer.stats.pad_tokens - total0
-    return {"strategy": strategy, "buffer": buffer, "seq_len": seq_len, "sequences": sequences,
-            "efficiency": round(real / total, 5), "real_tokens_per_s": round(real / seconds),
-            "seconds": round(seconds, 2)}  # fmt: skip
+class Arm:
+    """One strategy packing its own copy of the stream (the same seed, so the same draws)."""
+
+    def __init__(
+        self, cfg: FinetuneConfig, plan, tok: Tokenizer, strategy: Strategy, buffer: int, seq_len: int
+    ):
+        sampler = MultitaskSampler(plan.pools, tok, cfg.sampler, weights=plan.weights)
+        packing = replace(cfg.packing, strategy=strategy, buffer=buffer)
+        self.packer = Packer(sampler, packing, tok.eos_id, tok.pad_id, seq_len=seq_len)
+        self.strategy, self.buffer, self.seconds = strategy, buffer, 0.0
+        for _ in range(5):  # warm-up: template compilation, the first blocks
+            next(self.packer)
+        st = self.packer.stats
+        self.real0, self.total0 = st.real_tokens, st.real_tokens + st.pad_tokens
+
+    def pack(self, n: int) -> None:
+        start = time.perf_counter()
+        for _ in range(n):
+            next(self.packer)
+        self.seconds += time.perf_counter() - start
+
+    def row(self) -> dict:
+        st = self.packer.stats
+        real, total = st.real_tokens - self.real0, st.real_tokens + st.pad_tokens - self.total0
+        return {"strategy": self.strategy, "buffer": self.buffer, "efficiency": round(real / total, 5),
+                "real_tokens_per_s": round(real / self.seconds), "seconds": round(self.seconds, 2)}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/finetune/cpu.yaml")
     ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--sequences", type=int, default=300)
+    ap.add_argument("--sequences", type=int, default=300, help="sequences per strategy, over all rounds")
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seq-len", type=int, default=2049)
     ap.add_argument("--buffers", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--trainer-summary", help="a run's summary.json: its tokens_per_s is the consumption")
@@ -64,8 +72,12 @@ def main() -> None:
     cfg = load_config(FinetuneConfig, args.config, args.set)
     tok = Tokenizer.load(ckpt.open_checkpoint(cfg.base) / ckpt.TOKENIZER_DIR)
     plan = _plan(cfg, tok)
-    rows = [run(cfg, plan, tok, "greedy", 16, args.seq_len, args.sequences)]
-    rows += [run(cfg, plan, tok, "best_fit", b, args.seq_len, args.sequences) for b in args.buffers]
+    arms = [Arm(cfg, plan, tok, "greedy", 16, args.seq_len)]
+    arms += [Arm(cfg, plan, tok, "best_fit", b, args.seq_len) for b in args.buffers]
+    for rnd in range(args.rounds):  # interleaved, order alternating: the host's load hits every arm alike
+        for arm in arms if rnd % 2 == 0 else arms[::-1]:
+            arm.pack(args.sequences // args.rounds)
+    rows = [arm.row() for arm in arms]
     trainer_tps = None
     if args.trainer_summary:
         trainer_tps = json.loads(Path(args.trainer_summary).read_text())["tokens_per_s"]
@@ -73,9 +85,8 @@ def main() -> None:
         ratio = f"{r['real_tokens_per_s'] / trainer_tps:.0f}x the trainer" if trainer_tps else ""
         print(f"{r['strategy']:8s} buffer {r['buffer']:5d}: efficiency {r['efficiency']:.4f}, "
               f"{r['real_tokens_per_s']:,} real tokens/s {ratio}")  # fmt: skip
-    out = {"command": " ".join(["python bench/bench_packing.py", *[f"--{k.replace('_', '-')} {v}" for k, v in
-                                vars(args).items() if v not in (None, [])]]),  # fmt: skip
-           "machine": platform.platform(), "trainer_tokens_per_s": trainer_tps, "rows": rows}  # fmt: skip
+    out = {"command": "python " + " ".join(sys.argv), "machine": platform.platform(), "seq_len": args.seq_len,
+           "sequences": args.sequences, "trainer_tokens_per_s": trainer_tps, "rows": rows}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
