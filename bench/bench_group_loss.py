@@ -65,6 +65,7 @@ def main() -> None:
                 backend.forward_backward(batches[kind], last=True)
                 backend.step()
             times[kind].append((time.perf_counter() - t0) / args.steps * 1000)
+        print(json.dumps({k: [round(x) for x in v] for k, v in times.items()}), flush=True)  # partial results
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({"ms_per_step": med, "overhead": round(med["groups"] / med["model"] - 1, 4),
                       "args": vars(args)}, indent=1))  # fmt: skip
