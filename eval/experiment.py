@@ -26,7 +26,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -35,7 +35,7 @@ from pretrain.atomic import atomic_write_text
 from pretrain.config import from_dict, to_dict
 from pretrain.errors import UserError
 from weprompt.catalog import Catalog
-from weprompt.finetune import FinetuneConfig
+from weprompt.finetune import FinetuneConfig, SplitMode
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,8 @@ def stale_reasons(out_dir: Path, inputs: dict, legacy: dict) -> list[str]:
 def _unit_config(cfg: ExperimentConfig, unit: Unit, run_dir: Path) -> FinetuneConfig:
     overrides = copy.deepcopy(cfg.single_task_finetune if unit.split == "single" else cfg.finetune)
     ft = from_dict(FinetuneConfig, overrides, "finetune")
-    ft.base, ft.split, ft.test_tasks = cfg.base, unit.split, unit.test_tasks
+    ft.base, ft.test_tasks = cfg.base, unit.test_tasks
+    ft.split = cast(SplitMode, unit.split)  # strong | weak | all | single, from the unit table
     ft.data_dir, ft.bank_dir = cfg.data_dir, cfg.bank_dir
     ft.sampler.seed = cfg.seed
     ft.train.seed = cfg.seed + 1234

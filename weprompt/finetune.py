@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from weprompt.catalog import Catalog
 
 
+SplitMode = Literal["strong", "weak", "all", "single"]
+
+
 @dataclass
 class LeakageConfig:
     n: int = 13  # character n-gram length
@@ -57,7 +60,7 @@ def _finetune_trainer_defaults() -> TrainerConfig:
 class FinetuneConfig:
     base: str = "runs/base"  # base checkpoint (step dir, checkpoints dir or run dir)
     test_tasks: list[str] = field(default_factory=lambda: ["ocnli"])
-    split: Literal["strong", "weak", "all", "single"] = "strong"
+    split: SplitMode = "strong"
     tokenizer: str | None = None  # optional: must match the base checkpoint's tokenizer
     epochs: float | None = None  # if set, overrides train.total_steps (paper: about 6 over the capped pools)
     data_dir: str | None = None
