@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from pretrain import checkpoint as ckpt
-from pretrain.engine.config import OptimConfig, TrainerConfig
-from pretrain.engine.distributed import setup
-from pretrain.model import WeLM
 from weprompt.finetune_data import loss_weights
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.engine.config import OptimConfig, TrainerConfig
+from weprompt.pretrain.engine.distributed import setup
+from weprompt.pretrain.model import WeLM
 
 
 def batch(cfg, n: int, groups: bool) -> dict:
@@ -49,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model_cfg = ckpt.read_model_config(ckpt.open_checkpoint(args.base))
-    from pretrain.engine.backend import TorchBackend
+    from weprompt.pretrain.engine.backend import TorchBackend
 
     train = TrainerConfig(precision=args.precision, optim=OptimConfig(), micro_batch_size=args.batch)
     backend = TorchBackend(WeLM(model_cfg), train, setup(False))

@@ -19,12 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from pretrain import checkpoint as ckpt
-from pretrain.config import load_config
-from pretrain.tokenizer import Tokenizer
+from weprompt.common.config import load_config
 from weprompt.finetune import FinetuneConfig
 from weprompt.mixture_tools import _plan
 from weprompt.packing import Packer
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.tokenizer import Tokenizer
 from weprompt.sampler import MultitaskSampler
 
 Strategy = Literal["greedy", "best_fit"]

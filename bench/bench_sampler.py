@@ -18,10 +18,10 @@ import time
 
 import jinja2
 
-from pretrain.tokenizer import Tokenizer
 from weprompt.bank import load_bank
 from weprompt.data import load_split
 from weprompt.packing import Packer, PackingConfig
+from weprompt.pretrain.tokenizer import Tokenizer
 from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
 from weprompt.templates import SEPARATOR, TARGET_SEP
 

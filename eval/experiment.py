@@ -30,11 +30,11 @@ from typing import Any, cast
 
 import yaml
 
-from eval.report import describe_changes, input_changes
-from pretrain.atomic import atomic_write_text
-from pretrain.config import from_dict, to_dict
-from pretrain.errors import UserError
 from weprompt.catalog import Catalog
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import from_dict, to_dict
+from weprompt.common.errors import UserError
+from weprompt.eval.report import describe_changes, input_changes
 from weprompt.finetune import FinetuneConfig, SplitMode
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def _file_sha256(path: Path) -> str:
 
 def checkpoint_identity(path: str | Path) -> dict:
     """What depends on a checkpoint: the sha256 of its weights and its tokenizer's fingerprint."""
-    from pretrain import checkpoint as ckpt
+    from weprompt.pretrain import checkpoint as ckpt
 
     step = ckpt.resolve(path)
     manifest = step / ckpt.MANIFEST_FILE
@@ -186,7 +186,7 @@ def checkpoint_identity(path: str | Path) -> dict:
 
 def shards_fingerprint(path: str | Path) -> str | None:
     """sha256 over a token-shard directory's meta.json and document index; None when there are none."""
-    from pretrain.shards import INDEX_FILE, META_FILE
+    from weprompt.pretrain.shards import INDEX_FILE, META_FILE
 
     parts = [Path(path) / META_FILE, Path(path) / INDEX_FILE]
     if not all(p.is_file() for p in parts):
@@ -247,7 +247,7 @@ def _unit_inputs(ft: FinetuneConfig, base_id: dict) -> dict:
 
 def _unit_legacy(run_dir: Path, base_id: dict) -> dict:
     """What a unit trained before inputs were recorded still tells: the tokenizer of its checkpoints."""
-    from pretrain import checkpoint as ckpt
+    from weprompt.pretrain import checkpoint as ckpt
 
     found = ckpt.list_checkpoints(run_dir / "checkpoints")
     if not found:
@@ -257,7 +257,7 @@ def _unit_legacy(run_dir: Path, base_id: dict) -> dict:
 
 def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
     """Train one unit, or reuse it when it was built from the same base, shards and config."""
-    from eval.heldout_probe import rank_probe
+    from weprompt.eval.heldout_probe import rank_probe
     from weprompt.finetune import run_finetune
 
     run_dir = cfg.out / "models" / unit.name
@@ -284,7 +284,7 @@ def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
 def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list, tag: str) -> dict:
     """Evaluate `model`, or reuse `evals/<tag>.json` when it holds these tasks for the same model and
     settings (a redone evaluation of unchanged predictions comes from the prediction cache)."""
-    from eval.runner import EvalOptions, evaluate
+    from weprompt.eval.runner import EvalOptions, evaluate
 
     path = cfg.out / "evals" / f"{tag}.json"
     settings = {k: v for k, v in to_dict(cfg.eval).items() if k != "batch_size"}
@@ -315,7 +315,7 @@ def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list,
 
 def scored_records(task_result: dict, k: str) -> list[list[dict]]:
     """Per prompt of shot setting `k`, the prediction records it was scored on (errors left out)."""
-    from eval.cache import read_predictions
+    from weprompt.eval.cache import read_predictions
 
     out = []
     for p in task_result["shots"][k]["prompts"]:
@@ -333,8 +333,8 @@ def scored_records(task_result: dict, k: str) -> list[list[dict]]:
 
 def per_example_scores(task_result: dict, records: list[list[dict]]) -> tuple[list[str], list[float]]:
     """Mean over prompts of each example's score in [0, 1] (for the paired bootstrap)."""
-    from eval import metrics as M
-    from eval.scoring import DEFAULT_RULE, argmax, rule_scores
+    from weprompt.eval import metrics as M
+    from weprompt.eval.scoring import DEFAULT_RULE, argmax, rule_scores
 
     by_key: dict[str, list[float]] = {}
     metric = task_result["metric"]
@@ -352,7 +352,7 @@ def per_example_scores(task_result: dict, records: list[list[dict]]) -> tuple[li
 
 def cell_baselines(task_result: dict, records: list[list[dict]]) -> dict:
     """The cell's chance and majority-class baselines: means over its prompts (`aggregate.baselines`)."""
-    from eval.aggregate import baselines
+    from weprompt.eval.aggregate import baselines
 
     kind, ttype, metric = task_result["kind"], task_result["task_type"], task_result["metric"]
     per = [baselines(kind, ttype, metric, recs) for recs in records if recs]
@@ -395,9 +395,9 @@ def _cell(task_result: dict, k: str, mode: str) -> dict:
 
 
 def run_experiment(cfg: ExperimentConfig) -> Path:
-    from eval.table6 import write_report
-    from pretrain import checkpoint as ckpt
     from weprompt.bank import bank_catalog
+    from weprompt.eval.table6 import write_report
+    from weprompt.pretrain import checkpoint as ckpt
 
     catalog = bank_catalog(cfg.bank_dir)
     validate(cfg, catalog)
@@ -426,7 +426,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
             cells.append(_cell(tr, "0", unit.mode))
         if unit.label:
             notes.append(f"{unit.name}: {unit.label}")
-        from pretrain.engine.logger import LOG_FILE
+        from weprompt.pretrain.engine.logger import LOG_FILE
 
         log_file = model_dir / LOG_FILE
         if log_file.exists():
@@ -441,7 +441,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
 
 
 def _scale(cfg: ExperimentConfig, base: Path, base_id: dict, notes: list[str]) -> dict:
-    from pretrain import checkpoint as ckpt
+    from weprompt.pretrain import checkpoint as ckpt
 
     mc = ckpt.read_model_config(base)
     params = mc.num_parameters_formula()
@@ -472,6 +472,6 @@ def _scale(cfg: ExperimentConfig, base: Path, base_id: dict, notes: list[str]) -
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    from pretrain.config import load_config
+    from weprompt.common.config import load_config
 
     return load_config(ExperimentConfig, path, overrides)

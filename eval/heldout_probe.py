@@ -15,13 +15,13 @@ import statistics
 
 import torch.nn as nn
 
-from eval.aggregate import score_prompt, summarize
-from eval.examples import PromptBuilder, example_key, usable_templates
-from eval.modelio import LoadedModel
-from eval.runner import predict_rank
-from eval.scoring import PrefixCache
 from weprompt.bank import bank_catalog, load_task_templates
 from weprompt.data import load_split
+from weprompt.eval.aggregate import score_prompt, summarize
+from weprompt.eval.examples import PromptBuilder, example_key, usable_templates
+from weprompt.eval.modelio import LoadedModel
+from weprompt.eval.runner import predict_rank
+from weprompt.eval.scoring import PrefixCache
 from weprompt.finetune_heldout import ProbeRequest
 
 log = logging.getLogger(__name__)

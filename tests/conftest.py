@@ -4,11 +4,11 @@ import pytest
 import synthdata
 from testutil import REPO, SHARED_DATA
 
-from pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
-from pretrain.engine.trainer import Trainer
-from pretrain.model import ModelConfig
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
 from weprompt.packing import Packer, PackingConfig
+from weprompt.pretrain.engine.config import CheckpointConfig, LoggingConfig, OptimConfig, TrainerConfig
+from weprompt.pretrain.engine.trainer import Trainer
+from weprompt.pretrain.model import ModelConfig
 from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools
 from weprompt.templates import Template, TemplateCollection, TemplateMetadata
 
@@ -50,9 +50,9 @@ def synth_data(synth_data_dir, monkeypatch):
 def task_tokenizer(tmp_path_factory, synth_data_dir):
     """A small real SentencePiece tokenizer (BPE, 6,000 pieces) trained on the synthetic task rows
     (about 1 s, once per session)."""
-    from pretrain.tokenizer import train_tokenizer
     from weprompt.data import load_split
     from weprompt.leakage import example_text
+    from weprompt.pretrain.tokenizer import train_tokenizer
 
     texts = []
     for task in ("ocnli", "c3", "tnews", "chnsenticorp", "afqmc", "cmrc2018"):

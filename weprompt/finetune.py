@@ -16,28 +16,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pretrain.atomic import atomic_write_text
-from pretrain.config import ConfigError, dump_config
-from pretrain.engine.config import OptimConfig, TrainerConfig
-from pretrain.engine.grouploss import GroupLogging
-from pretrain.errors import UserError
 from weprompt.bank import load_bank
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import ConfigError, dump_config
+from weprompt.common.errors import UserError
 from weprompt.data import load_split
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
 from weprompt.finetune_heldout import HeldOutConfig, ProbeFactory, heldout_hooks, require_probe
 from weprompt.leakage import LeakageError, leakage_report
 from weprompt.mixture import MixtureConfig, mixture_writer, plan_weights
 from weprompt.packing import Packer, PackingConfig
+from weprompt.pretrain.engine.config import OptimConfig, TrainerConfig
+from weprompt.pretrain.engine.grouploss import GroupLogging
 from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools, mixing_weights
 from weprompt.sampling_report import sampling_report, write_sampling_report
 from weprompt.splits import Split, build_split
 
 if TYPE_CHECKING:
-    from pretrain.engine.trainer import TrainResult
-    from pretrain.model import ModelConfig
-    from pretrain.shards import TokenShards
-    from pretrain.tokenizer import Tokenizer
     from weprompt.catalog import Catalog
+    from weprompt.pretrain.engine.trainer import TrainResult
+    from weprompt.pretrain.model import ModelConfig
+    from weprompt.pretrain.shards import TokenShards
+    from weprompt.pretrain.tokenizer import Tokenizer
 
 
 SplitMode = Literal["strong", "weak", "all", "single"]
@@ -126,8 +126,8 @@ def run_finetune(
     """Fine-tune `cfg.base`. The base is verified (manifest, sizes, sha256) and its weights checked against its
     config before anything is written; the run dir is locked against other processes for the whole run.
     `probe_factory` builds the held-out accuracy hook (weprompt.finetune_heldout; the CLI passes the evaluator's)."""
-    from pretrain import checkpoint as ckpt
-    from pretrain.engine.runlock import RunLock
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.engine.runlock import RunLock
 
     require_probe(cfg.heldout, probe_factory)
     base_dir = ckpt.open_checkpoint(cfg.base, hint=BASE_HINT)
@@ -146,7 +146,7 @@ def run_finetune(
 def _finetune(
     cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig, probe_factory: ProbeFactory | None
 ) -> dict:
-    from pretrain.engine.trainer import Trainer
+    from weprompt.pretrain.engine.trainer import Trainer
 
     run_dir = Path(cfg.train.run_dir)
     tok, tok_dir = _base_tokenizer(cfg, base_dir, model_cfg)
@@ -192,8 +192,8 @@ def _finetune(
 
 def _base_tokenizer(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig) -> tuple[Tokenizer, Path]:
     """The base checkpoint's tokenizer, checked against `cfg.tokenizer` and the model's vocabulary."""
-    from pretrain import checkpoint as ckpt
-    from pretrain.tokenizer import Tokenizer
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     tok_dir = base_dir / ckpt.TOKENIZER_DIR
     if not tok_dir.is_dir():
@@ -251,7 +251,7 @@ def _warmup_shards(cfg: FinetuneConfig, tok: Tokenizer) -> TokenShards | None:
     """The pretraining token shards mixed in during warm-up, or None when there is no warm-up mix."""
     if cfg.batch.warmup.steps <= 0:
         return None
-    from pretrain.shards import TokenShards
+    from weprompt.pretrain.shards import TokenShards
 
     return TokenShards(cfg.batch.warmup.shards or "runs/corpus/shards", expect_fingerprint=tok.fingerprint())
 

@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING
 
 import torch.nn as nn
 
-from pretrain.config import ConfigError
-from pretrain.engine.grouploss import GroupLossMeter, model_loss
-from pretrain.errors import UserError
+from weprompt.common.config import ConfigError
+from weprompt.common.errors import UserError
 from weprompt.data import load_split
 from weprompt.finetune_data import FinetuneBatches
 from weprompt.packing import Packer
+from weprompt.pretrain.engine.grouploss import GroupLossMeter, model_loss
 from weprompt.sampler import MultitaskSampler, build_pools
 
 if TYPE_CHECKING:
-    from pretrain.engine.trainer import EvalHook
     from weprompt.finetune import FinetuneConfig
+    from weprompt.pretrain.engine.trainer import EvalHook
 
 
 @dataclass

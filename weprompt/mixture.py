@@ -20,8 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pretrain.atomic import atomic_write_text
-from pretrain.errors import UserError
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.errors import UserError
 
 
 class MixtureError(UserError):

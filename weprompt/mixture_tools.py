@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from pretrain.atomic import atomic_write_text
 from weprompt.bank import load_bank
+from weprompt.common.atomic import atomic_write_text
 from weprompt.data import load_split
 from weprompt.finetune import FinetuneConfig, planned_weights
 from weprompt.mixture import planned_table, realised_table

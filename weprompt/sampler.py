@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 from weprompt.templates import TARGET_SEP, Template, TemplateCollection, render
 
 MIXING = ("uniform", "proportional", "temperature")

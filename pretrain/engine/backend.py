@@ -16,11 +16,11 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from pretrain.engine.config import TrainerConfig
-from pretrain.engine.distributed import DistEnv
-from pretrain.engine.grouploss import GroupSums, model_loss
-from pretrain.engine.optim import build_optimizer
-from pretrain.engine.precision import DynamicLossScaler, autocast, is_finite
+from weprompt.pretrain.engine.config import TrainerConfig
+from weprompt.pretrain.engine.distributed import DistEnv
+from weprompt.pretrain.engine.grouploss import GroupSums, model_loss
+from weprompt.pretrain.engine.optim import build_optimizer
+from weprompt.pretrain.engine.precision import DynamicLossScaler, autocast, is_finite
 
 MODEL_FILE = "model.pt"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -108,7 +108,7 @@ class TorchBackend:
             torch.save(self.optimizer.state_dict(), tmp_dir / OPTIMIZER_FILE)
 
     def load(self, step_dir: Path) -> None:
-        from pretrain.checkpoint import load_weights, read_torch_file
+        from weprompt.pretrain.checkpoint import load_weights, read_torch_file
 
         load_weights(self.module, step_dir)
         self.optimizer.load_state_dict(read_torch_file(step_dir / OPTIMIZER_FILE))

@@ -19,12 +19,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from pretrain.engine.backend import MODEL_FILE, StepResult
-from pretrain.engine.config import TrainerConfig
-from pretrain.engine.distributed import DistEnv
-from pretrain.engine.grouploss import GroupSums, model_loss
-from pretrain.engine.optim import build_optimizer
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
+from weprompt.pretrain.engine.backend import MODEL_FILE, StepResult
+from weprompt.pretrain.engine.config import TrainerConfig
+from weprompt.pretrain.engine.distributed import DistEnv
+from weprompt.pretrain.engine.grouploss import GroupSums, model_loss
+from weprompt.pretrain.engine.optim import build_optimizer
 
 DS_TAG = "deepspeed"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pretrain.config import ConfigError
-from pretrain.engine.sinks import WandbConfig
+from weprompt.common.config import ConfigError
+from weprompt.pretrain.engine.sinks import WandbConfig
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pretrain.model import IGNORE_INDEX
+from weprompt.pretrain.model import IGNORE_INDEX
 
 GroupSums = tuple[torch.Tensor, torch.Tensor]  # (sum of token losses, token count) per group index
 

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from pretrain.atomic import atomic_write_text
-from pretrain.engine.sinks import Sink
+from weprompt.common.atomic import atomic_write_text
+from weprompt.pretrain.engine.sinks import Sink
 
 LOG_FILE = "train_log.jsonl"
 PLOT_FILE = "curves.png"

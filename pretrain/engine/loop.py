@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch.nn as nn
 
 if TYPE_CHECKING:
-    from pretrain.engine.backend import StepResult
+    from weprompt.pretrain.engine.backend import StepResult
 
 
 # An extra evaluation at every validation pass: the model (eval mode, no grad, the run's autocast) -> metrics,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 TB_DIR = "tensorboard"
 

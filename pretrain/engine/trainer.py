@@ -29,34 +29,34 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn as nn
 
-from pretrain import checkpoint as ckpt
-from pretrain.atomic import atomic_write_text
-from pretrain.config import dump_config, to_dict
-from pretrain.engine import spike as spk
-from pretrain.engine.config import TrainerConfig
-from pretrain.engine.distributed import DistEnv, setup
-from pretrain.engine.grouploss import GroupLogging, GroupLossLog, model_loss
-from pretrain.engine.logger import JsonlLogger, plot_curves, plot_group_curves
-from pretrain.engine.loop import BatchSource, EvalHook, TrainResult, _Loop, _Step, _Window
-from pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
-from pretrain.engine.optim import lr_at
-from pretrain.engine.precision import autocast
-from pretrain.engine.resume import check_init_from, find_resume
-from pretrain.engine.runlock import lock_run_dir
-from pretrain.engine.sinks import Sink, TensorBoardSink, WandbSink
-from pretrain.engine.state import (
+from weprompt.common.atomic import atomic_write_text
+from weprompt.common.config import dump_config, to_dict
+from weprompt.common.errors import UserError
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.engine import spike as spk
+from weprompt.pretrain.engine.config import TrainerConfig
+from weprompt.pretrain.engine.distributed import DistEnv, setup
+from weprompt.pretrain.engine.grouploss import GroupLogging, GroupLossLog, model_loss
+from weprompt.pretrain.engine.logger import JsonlLogger, plot_curves, plot_group_curves
+from weprompt.pretrain.engine.loop import BatchSource, EvalHook, TrainResult, _Loop, _Step, _Window
+from weprompt.pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
+from weprompt.pretrain.engine.optim import lr_at
+from weprompt.pretrain.engine.precision import autocast
+from weprompt.pretrain.engine.resume import check_init_from, find_resume
+from weprompt.pretrain.engine.runlock import lock_run_dir
+from weprompt.pretrain.engine.sinks import Sink, TensorBoardSink, WandbSink
+from weprompt.pretrain.engine.state import (
     TrainerState,
     load_rank_state,
     save_rank_state,
     seed_everything,
     set_rng_state,
 )
-from pretrain.errors import UserError
-from pretrain.model import ModelConfig, WeLM
+from weprompt.pretrain.model import ModelConfig, WeLM
 
 if TYPE_CHECKING:
-    from pretrain.engine.backend import TorchBackend
-    from pretrain.engine.backend_ds import DeepSpeedBackend
+    from weprompt.pretrain.engine.backend import TorchBackend
+    from weprompt.pretrain.engine.backend_ds import DeepSpeedBackend
 
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,11 @@ class Trainer:
             ckpt.load_weights(model, init_dir)
         self.backend: TorchBackend | DeepSpeedBackend
         if cfg.deepspeed.enabled:
-            from pretrain.engine.backend_ds import DeepSpeedBackend
+            from weprompt.pretrain.engine.backend_ds import DeepSpeedBackend
 
             self.backend = DeepSpeedBackend(model, cfg, self.env)
         else:
-            from pretrain.engine.backend import TorchBackend
+            from weprompt.pretrain.engine.backend import TorchBackend
 
             self.backend = TorchBackend(model, cfg, self.env)
         seed_everything(cfg.seed + 1 + self.env.rank)  # dropout etc. differ per rank

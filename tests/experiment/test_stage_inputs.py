@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-import eval.quickstart as qs
-from eval.experiment import ExperimentConfig, Unit, _evaluate, train_unit
-from pretrain import checkpoint as ckpt
-from pretrain.errors import UserError
-from pretrain.shards import ShardWriter
-from pretrain.tokenizer import train_tokenizer
+import weprompt.eval.quickstart as qs
+from weprompt.common.errors import UserError
+from weprompt.eval.experiment import ExperimentConfig, Unit, _evaluate, train_unit
+from weprompt.pretrain import checkpoint as ckpt
+from weprompt.pretrain.shards import ShardWriter
+from weprompt.pretrain.tokenizer import train_tokenizer
 
 CHARS = [chr(0x4E00 + i) for i in range(200)]
 
@@ -165,7 +165,7 @@ def test_corpus_stage_names_changed_inputs_and_checks_its_outputs(tmp_path, monk
     (src.parent / "news" / "b.jsonl").write_text('{"text": "三"}\n', encoding="utf-8")
     (tmp_path / "data" / "ocnli" / "validation.jsonl").write_text("{}\n{}\n", encoding="utf-8")
     vocab["size"] = 720
-    monkeypatch.setattr("pretrain.corpus.runtime.code_fingerprint", lambda: "0" * 16)
+    monkeypatch.setattr("weprompt.pretrain.corpus.runtime.code_fingerprint", lambda: "0" * 16)
     qs.corpus_stage(str(config))
     out = capsys.readouterr().out
     assert "pipeline code: " in out and " -> 0000000000000000" in out
@@ -257,7 +257,7 @@ def test_an_interrupted_unit_resumes_and_an_unrecorded_one_is_checked(experiment
 
 
 def test_evaluations_are_redone_when_the_model_changed(tmp_path, monkeypatch, caplog):
-    import eval.runner
+    from weprompt.eval import runner  # was: import eval.runner
 
     calls = []
 

@@ -3,9 +3,9 @@ and the two loss normalisations."""
 
 import torch
 
-from pretrain.engine.grouploss import GroupLossMeter, model_loss
-from pretrain.model import ModelConfig, WeLM
 from weprompt.finetune_data import loss_weights
+from weprompt.pretrain.engine.grouploss import GroupLossMeter, model_loss
+from weprompt.pretrain.model import ModelConfig, WeLM
 
 
 def _batch():

@@ -6,9 +6,9 @@ import types
 
 import pytest
 
-from pretrain.engine.logger import JsonlLogger, read_log
-from pretrain.engine.sinks import TB_DIR, TensorBoardSink, WandbConfig, WandbSink, scalars
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
+from weprompt.pretrain.engine.logger import JsonlLogger, read_log
+from weprompt.pretrain.engine.sinks import TB_DIR, TensorBoardSink, WandbConfig, WandbSink, scalars
 
 RECORDS = [
     {"kind": "train", "step": 1, "loss": 3.5, "lr": 1e-4, "loss_by_category": {"nli": 3.0, "topic": 4.0},

@@ -6,7 +6,7 @@ import copy
 import pytest
 from testutil import tiny_finetune_config
 
-from pretrain.config import ConfigError, from_dict
+from weprompt.common.config import ConfigError, from_dict
 from weprompt.finetune import FinetuneConfig, run_finetune
 
 

@@ -6,8 +6,8 @@ import json
 import pytest
 from testutil import tiny_finetune_config
 
-from pretrain.engine.config import LoggingConfig
 from weprompt.finetune import run_finetune
+from weprompt.pretrain.engine.config import LoggingConfig
 
 pytestmark = pytest.mark.usefixtures("synth_data")
 
@@ -46,7 +46,7 @@ def test_per_category_and_per_task_losses_are_logged_and_plotted(tiny_base, tmp_
 
 
 def test_heldout_loss_and_accuracy_are_logged_at_every_validation_pass(tiny_base, tmp_path):
-    from eval.heldout_probe import rank_probe
+    from weprompt.eval.heldout_probe import rank_probe
     from weprompt.finetune_heldout import HeldOutConfig
 
     base, bank = tiny_base
@@ -67,7 +67,7 @@ def test_heldout_loss_and_accuracy_are_logged_at_every_validation_pass(tiny_base
 
 
 def test_heldout_accuracy_without_the_evaluator_is_an_error(tiny_base, tmp_path):
-    from pretrain.errors import UserError
+    from weprompt.common.errors import UserError
     from weprompt.finetune_heldout import HeldOutConfig
 
     base, bank = tiny_base

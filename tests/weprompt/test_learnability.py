@@ -16,7 +16,7 @@ import random
 
 from testutil import tiny_finetune_config
 
-from eval.runner import evaluate
+from weprompt.eval.runner import evaluate
 from weprompt.finetune import run_finetune
 from weprompt.packing import PackingConfig
 

@@ -60,8 +60,8 @@ def test_each_epoch_draws_from_its_own_seed_derived_from_the_run_seed(task_token
 
 @pytest.mark.usefixtures("synth_data")
 def test_mixture_table_at_every_checkpoint_and_the_end(tiny_base, tmp_path):
-    from pretrain.engine.config import CheckpointConfig
     from weprompt.finetune import run_finetune
+    from weprompt.pretrain.engine.config import CheckpointConfig
 
     base, bank = tiny_base
     cfg = tiny_finetune_config(

@@ -63,8 +63,8 @@ def test_llamafactory_export_parses_with_the_documented_schema_and_round_trips(c
         (r["input"], r["target"], r["task"]) for r in plain
     ]  # the same seeded stream, whatever the format
 
-    from pretrain.config import load_config
     from weprompt.bank import load_bank
+    from weprompt.common.config import load_config
     from weprompt.finetune import FinetuneConfig
     from weprompt.mixture_tools import _plan
 

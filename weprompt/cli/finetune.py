@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from pretrain.config import load_config
+    from weprompt.common.config import load_config
     from weprompt.finetune import FinetuneConfig, run_finetune
 
     overrides = list(args.set)
@@ -49,7 +49,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
     if args.test_tasks:
         overrides.append(f"test_tasks={json.dumps(args.test_tasks)}")
-    from eval.heldout_probe import rank_probe  # the CLI is above both layers: it injects the evaluator
+    from weprompt.eval.heldout_probe import (
+        rank_probe,  # the CLI is above both layers: it injects the evaluator
+    )
 
     cfg = load_config(FinetuneConfig, args.config, overrides)
     summary = run_finetune(cfg, probe_factory=rank_probe)

@@ -12,16 +12,16 @@ import argparse
 import importlib
 import sys
 
-from pretrain.errors import UserError
+from weprompt.common.errors import UserError
 
 COMMAND_MODULES = [
     "weprompt.cli.bank",
     "weprompt.cli.data",
-    "annotation_ui.cli",
-    "eval.cli",
+    "weprompt.annotation_ui.cli",
+    "weprompt.eval.cli",
     "weprompt.cli.finetune",
     "weprompt.cli.mixture",
-    "eval.cli_experiment",
+    "weprompt.eval.cli_experiment",
     "weprompt.cli.corpus",
     "weprompt.cli.pretrain",
     "weprompt.cli.interop",

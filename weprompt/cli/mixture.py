@@ -40,14 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from pretrain.config import load_config
+    from weprompt.common.config import load_config
     from weprompt.finetune import FinetuneConfig
 
     return load_config(FinetuneConfig, args.config, list(args.set))
 
 
 def _positive(value: int, flag: str) -> int:
-    from pretrain.errors import UserError
+    from weprompt.common.errors import UserError
 
     if value < 1:
         raise UserError(f"{flag} must be >= 1, got {value}")
@@ -55,11 +55,11 @@ def _positive(value: int, flag: str) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pretrain import checkpoint as ckpt
-    from pretrain.tokenizer import Tokenizer
     from weprompt.finetune import BASE_HINT
     from weprompt.mixture import render_markdown
     from weprompt.mixture_tools import show_mixture
+    from weprompt.pretrain import checkpoint as ckpt
+    from weprompt.pretrain.tokenizer import Tokenizer
 
     cfg = _config(args)
     base_dir = ckpt.open_checkpoint(cfg.base, hint=BASE_HINT)
