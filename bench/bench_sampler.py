@@ -60,7 +60,7 @@ def main() -> None:
     ]
     pools = build_pools(tasks, bank, lambda n: load_split(n, "train"), 50_000, 0)
     sampler = MultitaskSampler(pools, tok, SamplerConfig())
-    packer = Packer(sampler, PackingConfig(seq_len=2049), tok.eos_id, tok.pad_id)
+    packer = Packer(sampler, PackingConfig(), tok.eos_id, tok.pad_id, seq_len=2049)
     # Warm-up (untimed): every template gets compiled once; a training run amortises that over millions
     # of draws, the naive loop pays it on every draw.
     for t in (t for p in pools for t in p.templates):

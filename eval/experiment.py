@@ -26,7 +26,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -35,7 +35,7 @@ from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import from_dict, to_dict
 from weprompt.common.errors import UserError
 from weprompt.eval.report import describe_changes, input_changes
-from weprompt.finetune import FinetuneConfig
+from weprompt.finetune import FinetuneConfig, SplitMode
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,8 @@ def stale_reasons(out_dir: Path, inputs: dict, legacy: dict) -> list[str]:
 def _unit_config(cfg: ExperimentConfig, unit: Unit, run_dir: Path) -> FinetuneConfig:
     overrides = copy.deepcopy(cfg.single_task_finetune if unit.split == "single" else cfg.finetune)
     ft = from_dict(FinetuneConfig, overrides, "finetune")
-    ft.base, ft.split, ft.test_tasks = cfg.base, unit.split, unit.test_tasks
+    ft.base, ft.test_tasks = cfg.base, unit.test_tasks
+    ft.split = cast(SplitMode, unit.split)  # strong | weak | all | single, from the unit table
     ft.data_dir, ft.bank_dir = cfg.data_dir, cfg.bank_dir
     ft.sampler.seed = cfg.seed
     ft.train.seed = cfg.seed + 1234
@@ -256,6 +257,7 @@ def _unit_legacy(run_dir: Path, base_id: dict) -> dict:
 
 def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
     """Train one unit, or reuse it when it was built from the same base, shards and config."""
+    from weprompt.eval.heldout_probe import rank_probe
     from weprompt.finetune import run_finetune
 
     run_dir = cfg.out / "models" / unit.name
@@ -272,7 +274,7 @@ def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
     if (run_dir / "finetune_summary.json").exists():
         return run_dir
     log.info("training %s (%s; held out: %s)", unit.name, unit.split, ", ".join(unit.test_tasks))
-    run_finetune(ft)
+    run_finetune(ft, probe_factory=rank_probe)
     return run_dir
 
 

@@ -117,13 +117,15 @@ def tiny_base_session(tmp_path_factory, task_tokenizer, synth_data_dir):
     src = FinetuneBatches(
         Packer(
             MultitaskSampler(pools, tok, SamplerConfig(block=32)),
-            PackingConfig(seq_len=65),
+            PackingConfig(),
             tok.eos_id,
             tok.pad_id,
+            seq_len=65,
         ),
-        BatchConfig(batch_size=2),
-        65,
+        BatchConfig(),
+        2,
         tok.eos_id,
+        seed=0,
     )
     model_cfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=32, context_length=64)
     cfg = TrainerConfig(

@@ -10,27 +10,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
 
 from weprompt.packing import Packed, Packer
 
+PRETRAIN_GROUP = "(pretraining text)"  # the loss group of the warm-up's pretraining sequences
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # tokens, loss mask, doc ids, loss group
+
 
 @dataclass
 class WarmupMixConfig:
     steps: int = 0  # batches with pretraining text mixed in; 0 disables the mix
     start_fraction: float = 0.5  # share of each batch that is pretraining text at step 0
-    schedule: str = "linear"  # or "cosine"
+    schedule: Literal["linear", "cosine"] = "linear"
     shards: str | None = None  # token shard dir (default: the base run's corpus shards)
 
 
 @dataclass
 class BatchConfig:
-    batch_size: int = 8
+    """What goes into a batch. Its size is `train.micro_batch_size` and its seed the sampler's: both are
+    passed to `FinetuneBatches` by the caller, so neither is a key here (one owner per value)."""
+
     doc_attention: bool = False  # block-diagonal attention per packed example
+    # Loss normalisation over a micro-batch: "token" = mean over its target tokens (every token counts the
+    # same; long examples weigh more); "example" = mean over its examples of each example's mean token loss.
+    loss_norm: Literal["token", "example"] = "token"
     warmup: WarmupMixConfig = field(default_factory=WarmupMixConfig)
-    seed: int = 0
 
 
 def warmup_fraction(step: int, cfg: WarmupMixConfig) -> float:
@@ -42,6 +50,19 @@ def warmup_fraction(step: int, cfg: WarmupMixConfig) -> float:
     return cfg.start_fraction * (1 - progress)
 
 
+def loss_weights(targets: torch.Tensor, docs: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-target-token weights summing to 1 over the micro-batch: equal per token ("token"), or equal per
+    example, shared equally by its tokens ("example"). `docs` (B, T): the example of each target token."""
+    valid = (targets != -100).double()
+    if norm == "token":
+        return (valid / valid.sum().clamp(min=1)).float()
+    key = (torch.arange(docs.shape[0])[:, None] * (docs.shape[1] + 1) + docs).reshape(-1)
+    per_example = torch.bincount(key, weights=valid.reshape(-1), minlength=int(key.max()) + 1)
+    examples = (per_example > 0).sum().clamp(min=1)
+    w = valid.reshape(-1) / per_example[key].clamp(min=1) / examples
+    return w.reshape(targets.shape).float()
+
+
 def _doc_ids_from_eos(tokens: np.ndarray, eos_id: int) -> np.ndarray:
     """Document index per position: a new document starts after every EOS."""
     ends = (tokens == eos_id).astype(np.int64)
@@ -49,39 +70,59 @@ def _doc_ids_from_eos(tokens: np.ndarray, eos_id: int) -> np.ndarray:
 
 
 class FinetuneBatches:
-    def __init__(self, packer: Packer, cfg: BatchConfig, seq_len: int, eos_id: int, shards=None):
+    def __init__(
+        self,
+        packer: Packer,
+        cfg: BatchConfig,
+        batch_size: int,
+        eos_id: int,
+        *,
+        seed: int,
+        shards=None,
+    ):
         self.packer = packer
         self.cfg = cfg
-        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.seed = seed
+        self.seq_len = packer.seq_len
         self.eos_id = eos_id
         self.shards = shards
         if cfg.warmup.steps > 0 and shards is None:
             raise ValueError("warm-up mixing needs token shards (warmup.shards)")
         self.step = 0
+        # Group indices are fixed from the start (the pools' order), so they never depend on the stream.
+        self._groups: dict[str, int] = {p.name: i for i, p in enumerate(getattr(packer.source, "pools", []))}
         self.pretrain_sequences = 0
         self.last_fraction = 0.0
 
-    def _pretrain_sequence(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @property
+    def loss_group_names(self) -> list[str]:
+        """Group index -> name of the batches' "loss_group" (the training tasks, then pretraining text)."""
+        return list(self._groups)
+
+    def _group(self, task: str) -> int:
+        return self._groups.setdefault(task, len(self._groups))
+
+    def _pretrain_sequence(self) -> Row:
         # Seeded by (seed, count) so a resumed run draws the same windows.
-        rng = np.random.default_rng([self.cfg.seed, self.pretrain_sequences])
+        rng = np.random.default_rng([self.seed, self.pretrain_sequences])
         self.pretrain_sequences += 1
         start = int(rng.integers(0, self.shards.num_tokens - self.seq_len))
         toks = np.asarray(self.shards.tokens(start, self.seq_len), dtype=np.int64)
-        return toks, np.ones_like(toks), _doc_ids_from_eos(toks, self.eos_id)
+        group = np.full_like(toks, self._group(PRETRAIN_GROUP))
+        return toks, np.ones_like(toks), _doc_ids_from_eos(toks, self.eos_id), group
 
-    def _rows(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _rows(self) -> list[Row]:
         frac = warmup_fraction(self.step, self.cfg.warmup)
         self.last_fraction = frac
-        n_pre = int(round(frac * self.cfg.batch_size))
+        n_pre = int(round(frac * self.batch_size))
         rows = [self._pretrain_sequence() for _ in range(n_pre)]
-        for _ in range(self.cfg.batch_size - n_pre):
+        for _ in range(self.batch_size - n_pre):
             p: Packed = next(self.packer)
+            docs = np.asarray(p.doc_ids, np.int64)
+            groups = np.asarray([self._group(t) for t in p.tasks] + [0], np.int64)  # padding: masked out
             rows.append(
-                (
-                    np.asarray(p.tokens, np.int64),
-                    np.asarray(p.loss_mask, np.int64),
-                    np.asarray(p.doc_ids, np.int64),
-                )
+                (np.asarray(p.tokens, np.int64), np.asarray(p.loss_mask, np.int64), docs, groups[docs])
             )
         return rows
 
@@ -93,7 +134,13 @@ class FinetuneBatches:
         docs = torch.from_numpy(np.stack([r[2] for r in rows]))
         targets = toks[:, 1:].clone()
         targets[mask[:, 1:] == 0] = -100
-        batch = {"input_ids": toks[:, :-1].contiguous(), "targets": targets}
+        groups = torch.from_numpy(np.stack([r[3] for r in rows]))
+        batch = {
+            "input_ids": toks[:, :-1].contiguous(),
+            "targets": targets,
+            "loss_weight": loss_weights(targets, docs[:, 1:], self.cfg.loss_norm),
+            "loss_group": groups[:, 1:].contiguous(),  # the example each target token belongs to
+        }
         if self.cfg.doc_attention:
             batch["doc_ids"] = docs[:, :-1].contiguous()
         return batch

@@ -16,6 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from weprompt.common.errors import UserError
 from weprompt.templates import TARGET_SEP, Template, TemplateCollection, render
@@ -31,7 +32,7 @@ class SamplerError(UserError):
 @dataclass
 class SamplerConfig:
     max_examples_per_task: int = 50_000  # paper
-    mixing: str = "uniform"  # paper: uniform over tasks
+    mixing: Literal["uniform", "proportional", "temperature"] = "uniform"  # paper: uniform over tasks
     proportional_cap: int = 50_000  # examples-proportional mixing: weight = min(pool size, cap)
     temperature: float = 2.0  # temperature mixing: weight ∝ pool_size ** (1 / T)
     block: int = 256  # draws rendered and encoded together
@@ -131,7 +132,9 @@ class MultitaskSampler:
         tokenizer,
         cfg: SamplerConfig,
         held_out: Mapping[str, str] | None = None,
+        weights: list[float] | None = None,
     ):
+        """`weights`: draw probabilities of the pools (weprompt.mixture.plan_weights); default `cfg.mixing`."""
         if not pools:
             raise SamplerError("no training tasks to sample from")
         # Checked again at every draw (a set lookup): pools handed over from elsewhere cannot sneak
@@ -142,10 +145,13 @@ class MultitaskSampler:
         self.pools = pools
         self.tok = tokenizer
         self.cfg = cfg
-        total = mixing_weights([len(p.rows) for p in pools], cfg)
+        total = weights if weights is not None else mixing_weights([len(p.rows) for p in pools], cfg)
+        if len(total) != len(pools) or sum(total) <= 0:
+            raise SamplerError(f"{len(total)} mixture weights for {len(pools)} pools, or all zero")
         s = sum(total)
         self.weights = [w / s for w in total]
         self._cum = list(_cumulative(self.weights))
+        self._pool_total = sum(len(p.rows) for p in pools)
         self.rng = random.Random(cfg.seed)
         self.drawn = 0
         self.stats = SamplerStats()
@@ -154,16 +160,25 @@ class MultitaskSampler:
     @property
     def epoch(self) -> float:
         """Examples drawn over the total capped pool size (paper: about 6 epochs)."""
-        return self.drawn / sum(len(p.rows) for p in self.pools)
+        return self.drawn / self._pool_total
 
-    def _draw_block(self) -> list[Encoded]:
-        inputs, targets, meta = [], [], []
+    def _next_draw_rng(self) -> random.Random:
+        """The RNG of the next draw: each epoch after the first starts from its own seed, derived from the run's
+        (`seed/epoch/k`), so an epoch's draws do not depend on how the previous one was consumed."""
+        if self.drawn and self.drawn % self._pool_total == 0:
+            self.rng = random.Random(f"{self.cfg.seed}/epoch/{self.drawn // self._pool_total}")
+        return self.rng
+
+    def _render_block(self) -> list[tuple[str, str, str, str]]:
+        """One block of draws, rendered: (task, template id, input, target); failures counted and skipped."""
+        out = []
         for _ in range(self.cfg.block):
-            pool = self.pools[_bisect(self._cum, self.rng.random())]
+            rng = self._next_draw_rng()
+            pool = self.pools[_bisect(self._cum, rng.random())]
             refuse_held_out(pool.name, self.held_out)
-            row_i = self.rng.randrange(len(pool.rows))
-            tpl = pool.templates[self.rng.randrange(len(pool.templates))]
-            render_seed = self.rng.getrandbits(32)
+            row_i = rng.randrange(len(pool.rows))
+            tpl = pool.templates[rng.randrange(len(pool.templates))]
+            render_seed = rng.getrandbits(32)
             self.drawn += 1
             key = f"{pool.name}/{tpl.id}"
             try:
@@ -180,9 +195,22 @@ class MultitaskSampler:
                 continue
             self.stats.draws[pool.name] += 1
             self.stats.prompts[key] += 1
-            inputs.append(r.input + TARGET_SEP)
-            targets.append(r.target)
-            meta.append((pool.name, tpl.id))
+            out.append((pool.name, tpl.id, r.input, r.target))
+        return out
+
+    def rendered(self, n: int) -> list[tuple[str, str, str, str]]:
+        """The next `n` rendered draws as text, (task, template id, input, target), without a tokenizer: the
+        same stream training encodes (weprompt mixture export)."""
+        out: list[tuple[str, str, str, str]] = []
+        while len(out) < n:
+            out.extend(self._render_block())
+        return out[:n]
+
+    def _draw_block(self) -> list[Encoded]:
+        block = self._render_block()
+        meta = [(task, tid) for task, tid, _, _ in block]
+        inputs = [i + TARGET_SEP for _, _, i, _ in block]
+        targets = [t for _, _, _, t in block]
         enc_in = self.tok.encode_batch(inputs)
         enc_tg = self.tok.encode_batch(targets)
         return [Encoded(t, tid, a, b) for (t, tid), a, b in zip(meta, enc_in, enc_tg, strict=True)]

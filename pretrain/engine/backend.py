@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv
+from weprompt.pretrain.engine.grouploss import GroupSums, model_loss
 from weprompt.pretrain.engine.optim import build_optimizer
 from weprompt.pretrain.engine.precision import DynamicLossScaler, autocast, is_finite
 
@@ -42,6 +43,7 @@ class TorchBackend:
         self.optimizer = build_optimizer(self.module, cfg.optim)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.scaler = DynamicLossScaler(cfg.loss_scale) if cfg.precision == "fp16" else None
+        self.group_loss: GroupSums | None = None  # per-group loss sums of the last micro-batch (grouploss.py)
 
     def set_lr(self, lr: float) -> None:
         for g in self.optimizer.param_groups:
@@ -54,7 +56,7 @@ class TorchBackend:
         sync = contextlib.nullcontext() if (last or not isinstance(self.model, DDP)) else self.model.no_sync()
         with sync:
             with autocast(self.cfg.precision, self.env.device):
-                loss = self.model(**batch).loss
+                loss, self.group_loss = model_loss(self.model, batch)
             scaled = loss / self.cfg.grad_accum
             if self.scaler is not None:
                 scaled = scaled * self.scaler.scale

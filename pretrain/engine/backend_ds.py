@@ -23,6 +23,7 @@ from weprompt.common.errors import UserError
 from weprompt.pretrain.engine.backend import MODEL_FILE, StepResult
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv
+from weprompt.pretrain.engine.grouploss import GroupSums, model_loss
 from weprompt.pretrain.engine.optim import build_optimizer
 
 DS_TAG = "deepspeed"
@@ -72,6 +73,7 @@ class DeepSpeedBackend:
 
         logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
         self.cfg, self.env = cfg, env
+        self.group_loss: GroupSums | None = None  # per-group loss sums of the last micro-batch (grouploss.py)
         model = model.to(env.device)
         optimizer = build_optimizer(model, cfg.optim)
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
@@ -85,7 +87,7 @@ class DeepSpeedBackend:
             g["lr"] = lr
 
     def forward_backward(self, batch: dict, last: bool) -> torch.Tensor:
-        loss = self.engine(**batch).loss
+        loss, self.group_loss = model_loss(self.engine, batch)
         self.engine.backward(loss)
         if not last:
             self.engine.step()  # DeepSpeed counts micro-steps in step(); off the boundary it only counts

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from weprompt.common.config import ConfigError
+from weprompt.pretrain.engine.sinks import WandbConfig
 
 
 @dataclass
@@ -73,6 +74,8 @@ class LoggingConfig:
     plot: bool = True  # curves.png (loss, val loss, lr) at the end
     # MFU denominator, FLOP/s per device; None: the GPU table, or measured on the CPU at the start of the run.
     peak_flops: float | None = None
+    tensorboard: bool = True  # event files in <run_dir>/tensorboard beside the JSONL (engine/sinks.py)
+    wandb: WandbConfig = field(default_factory=WandbConfig)  # optional Weights & Biases run; off by default
 
 
 @dataclass

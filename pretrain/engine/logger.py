@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from weprompt.common.atomic import atomic_write_text
+from weprompt.pretrain.engine.sinks import Sink
 
 LOG_FILE = "train_log.jsonl"
 PLOT_FILE = "curves.png"
+GROUP_PLOT_FILE = "group_curves.png"
 
 
 def read_log(path: Path) -> list[dict]:
@@ -36,6 +38,7 @@ class JsonlLogger:
         self.path = Path(run_dir) / LOG_FILE
         self.enabled = enabled
         self._f: TextIO | None = None
+        self.sinks: list[Sink] = []  # TensorBoard, W&B: every record goes to them too (engine/sinks.py)
 
     def truncate_after(self, step: int) -> None:
         """Keep only records up to `step` (resume from the checkpoint of that step)."""
@@ -52,11 +55,16 @@ class JsonlLogger:
             self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._f.flush()
+        for sink in self.sinks:
+            sink.write(record)
 
     def close(self) -> None:
         if self._f is not None:
             self._f.close()
             self._f = None
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
 
 
 def plot_curves(run_dir: Path) -> Path | None:
@@ -88,10 +96,57 @@ def plot_curves(run_dir: Path) -> Path | None:
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right")
     ax.set_title(Path(run_dir).name)
+    return _save(fig, Path(run_dir) / PLOT_FILE)
+
+
+def _save(fig: Any, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    out = Path(run_dir) / PLOT_FILE
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp)
     plt.close(fig)
     tmp.replace(out)
     return out
+
+
+def _series(
+    records: list[dict], kind: str, key: str, source: str | None = None
+) -> dict[str, list[tuple[int, float]]]:
+    """{name: [(step, value)]} from the `key` mapping of every record of `kind` (and `source`)."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for r in records:
+        if r.get("kind") == kind and r.get("source") == source and isinstance(r.get(key), dict):
+            for name, value in r[key].items():
+                out.setdefault(name, []).append((r["step"], value))
+    return out
+
+
+def plot_group_curves(run_dir: Path) -> Path | None:
+    """One panel per family of per-group curves in the log: training loss per category (train records),
+    per task ("group_loss" records), and one panel per source of "heldout" records (metrics against step)."""
+    records = read_log(Path(run_dir) / LOG_FILE)
+    sources = sorted({r["source"] for r in records if r.get("kind") == "heldout" and r.get("source")})
+    panels = [(title, series) for title, series in (
+        ("train loss by category", _series(records, "train", "loss_by_category")),
+        ("train loss by task", _series(records, "group_loss", "loss_by_group")),
+        *((src, _series(records, "heldout", "metrics", src)) for src in sources),
+    ) if series]  # fmt: skip
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 3.6 * len(panels)), dpi=110, squeeze=False)
+    for ax, (title, series) in zip(axes[:, 0], panels, strict=True):
+        for name, points in sorted(series.items()):
+            ax.plot(
+                *zip(*points, strict=True), marker="o" if len(points) < 30 else None, ms=3, lw=1, label=name
+            )
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        if len(series) <= 12:
+            ax.legend(fontsize=7, loc="best")
+    return _save(fig, Path(run_dir) / GROUP_PLOT_FILE)

@@ -18,12 +18,13 @@ checkpoint. Resume (`checkpoint.resume: auto`) continues the latest checkpoint o
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -35,12 +36,15 @@ from weprompt.pretrain import checkpoint as ckpt
 from weprompt.pretrain.engine import spike as spk
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv, setup
-from weprompt.pretrain.engine.logger import JsonlLogger, plot_curves
+from weprompt.pretrain.engine.grouploss import GroupLogging, GroupLossLog, model_loss
+from weprompt.pretrain.engine.logger import JsonlLogger, plot_curves, plot_group_curves
+from weprompt.pretrain.engine.loop import BatchSource, EvalHook, TrainResult, _Loop, _Step, _Window
 from weprompt.pretrain.engine.metrics import mfu, peak_flops, peak_memory_mib
 from weprompt.pretrain.engine.optim import lr_at
 from weprompt.pretrain.engine.precision import autocast
 from weprompt.pretrain.engine.resume import check_init_from, find_resume
 from weprompt.pretrain.engine.runlock import lock_run_dir
+from weprompt.pretrain.engine.sinks import Sink, TensorBoardSink, WandbSink
 from weprompt.pretrain.engine.state import (
     TrainerState,
     load_rank_state,
@@ -55,30 +59,8 @@ if TYPE_CHECKING:
     from weprompt.pretrain.engine.backend_ds import DeepSpeedBackend
 
 
-class BatchSource(Protocol):
-    def next_batch(self) -> dict: ...
-    def state_dict(self) -> dict: ...
-    def load_state_dict(self, d: dict) -> None: ...
-    def skip(self, n_batches: int) -> None: ...
-
-
-@dataclass
-class TrainResult:
-    run_dir: str
-    step: int
-    tokens: int
-    final_loss: float
-    val_loss: float | None
-    tokens_per_s: float  # all ranks, training time only
-    mfu: float
-    peak_source: str
-    peak_memory_mib: float  # rank 0
-    train_seconds: float
-    wall_seconds: float
-    skipped_steps: int
-    spike_events: int
-    checkpoint: str | None
-    stopped_early: bool = False  # the time budget (max_train_minutes) ran out before total_steps
+log = logging.getLogger(__name__)
+__all__ = ["BatchSource", "EvalHook", "TrainResult", "Trainer"]
 
 
 class Trainer:
@@ -96,8 +78,17 @@ class Trainer:
         run_meta: dict | None = None,
         flops_per_token: float | None = None,
         env: DistEnv | None = None,
+        group_logging: GroupLogging | None = None,
+        eval_hooks: dict[str, EvalHook] | None = None,
+        checkpoint_hook: Callable[[int], None] | None = None,
     ):
         self.cfg, self.model_config, self.source = cfg, model_config, source
+        # Group losses (grouploss.py): each rank logs its own micro-batches' (rank 0's reach the log).
+        self.groups = GroupLossLog(
+            group_logging or GroupLogging(), lambda: list(getattr(source, "loss_group_names", []))
+        )
+        self.eval_hooks = eval_hooks or {}
+        self.checkpoint_hook = checkpoint_hook  # rank 0, after each checkpoint is published (its step)
         self.val_batches, self.metrics_hook = val_batches, metrics_hook
         self.tokenizer_dir = tokenizer_dir
         self._tokenizer_fingerprint = tokenizer_fingerprint
@@ -163,10 +154,26 @@ class Trainer:
             if self.env.is_main:
                 self.logger.truncate_after(self.state.step)
         if self.env.is_main:
+            self.logger.sinks = self._sinks(resumed=resume_from is not None)
             dump_config(cfg, self.run_dir / "trainer_config.yaml")
             (self.run_dir / "model_config.json").write_text(
                 json.dumps(to_dict(model_config), indent=1) + "\n"
             )
+
+    def _sinks(self, resumed: bool) -> list[Sink]:
+        """TensorBoard and W&B beside the JSONL log, as `logging` asks (rank 0)."""
+        lc, step = self.cfg.logging, self.state.step
+        sinks: list[Sink] = []
+        if lc.tensorboard:
+            sinks.append(TensorBoardSink(self.run_dir, purge_step=step + 1 if resumed else None))
+        if lc.wandb.enabled:
+            config = {
+                "train": to_dict(self.cfg),
+                "model": to_dict(self.model_config),
+                "run_meta": self.run_meta,
+            }
+            sinks.append(WandbSink(lc.wandb, self.run_dir, config, step))
+        return sinks
 
     def _restore(self, step_dir: Path) -> None:
         """Everything from a checkpoint: weights, optimizer, scaler, RNG, data position, counters."""
@@ -204,6 +211,8 @@ class Trainer:
                 anchor = spk.rollback_anchor(steps, step, self.cfg.spike.rollback_steps)
                 keep = {anchor} if anchor is not None else set()
             ckpt.prune(self.ckpt_dir, self.cfg.checkpoint.keep_last, keep)
+            if self.checkpoint_hook is not None:
+                self.checkpoint_hook(step)
         self.env.barrier()
         return final
 
@@ -248,9 +257,9 @@ class Trainer:
             ckpt.remove_newer(self.ckpt_dir, target)
             spk.append_event(self.run_dir, event)
             self.logger.log(event)
-            print(
-                f"[spike] step {spike_step}: {reason}; rolled back to step {target}, skipped "
-                f"{sc.skip_batches} batches, lr x{self.state.lr_scale:g}", flush=True,
+            log.warning(
+                "loss spike at step %d: %s; rolled back to step %d, skipped %d batches, lr x%g",
+                spike_step, reason, target, sc.skip_batches, self.state.lr_scale,
             )  # fmt: skip
         self.env.barrier()
 
@@ -268,7 +277,7 @@ class Trainer:
         ctx_precision = self.cfg.precision if self.backend.name == "torch" else "fp32"
         for batch in batches:
             with autocast(ctx_precision, self.env.device):
-                loss = module(**self._to_device(batch)).loss
+                loss, _ = model_loss(module, self._to_device(batch))
             total += float(loss)
             n += 1
         module.train(was_training)
@@ -287,117 +296,149 @@ class Trainer:
             self._lock.release()
 
     def _fit(self) -> TrainResult:
-        cfg, env = self.cfg, self.env
-        wall0 = time.perf_counter()
+        cfg = self.cfg
+        loop = _Loop(wall0=time.perf_counter(), flops_tok=self._flops_per_token)
         if cfg.spike.enabled and cfg.checkpoint.every and not ckpt.list_checkpoints(self.ckpt_dir):
             self.save_checkpoint()  # step 0: the rollback anchor for a spike in the first steps
-        peak, peak_source = peak_flops(env.device, cfg.precision, cfg.logging.peak_flops)
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.total_steps, initial=self.state.step, disable=not (cfg.logging.progress and env.is_main),
-                   dynamic_ncols=True, mininterval=1.0, desc="train")  # fmt: skip
-        window_tokens, window_time = 0, 0.0
-        window_losses: list[float] = []
-        last_loss, last_val = float("nan"), None
-        flops_tok = self._flops_per_token
-        budget_s = cfg.max_train_minutes * 60 if cfg.max_train_minutes else float("inf")
-        stopped_early = False
+        loop.peak, loop.peak_source = peak_flops(self.env.device, cfg.precision, cfg.logging.peak_flops)
+        bar = self._progress_bar()
         try:
             while self.state.step < cfg.total_steps:
                 step = self.state.step + 1
-                lr = lr_at(step, cfg.optim, cfg.total_steps) * self.state.lr_scale
-                self.backend.set_lr(lr)
-                t0 = time.perf_counter()
-                losses, tokens = [], 0
-                for micro in range(cfg.grad_accum):
-                    batch = self._to_device(self.source.next_batch())
-                    tokens += batch["input_ids"].numel() * env.world_size
-                    losses.append(self.backend.forward_backward(batch, last=micro == cfg.grad_accum - 1))
-                if flops_tok is None:
-                    flops_tok = self.model_config.flops_per_token(batch["input_ids"].shape[1])
-                loss = float(env.mean(torch.stack(losses).mean()))  # the same value on every rank
-                reason = self.detector.check(loss) if cfg.spike.enabled else None
-                if reason is not None:
-                    avg = self.detector.moving_average
-                    self.backend.discard_grads()
-                    self._recover(step, loss, reason, avg)
+                done = self._train_step(step, loop)
+                if done is None:  # a loss spike rolled the run back
                     bar.n = self.state.step
-                    window_tokens, window_time, window_losses = 0, 0.0, []
+                    loop.window = _Window()
                     continue
-                result = self.backend.step()
-                if cfg.spike.enabled and not result.skipped:
-                    self.detector.accept(loss)
-                dt = time.perf_counter() - t0
-                self.state.step = step
-                self.state.tokens_seen += tokens
-                self.state.train_seconds += dt
-                window_tokens, window_time = window_tokens + tokens, window_time + dt
-                window_losses.append(loss)
-                last_loss = loss
                 bar.update(1)
-
-                if step % cfg.logging.every == 0 or step == cfg.total_steps:
-                    tps = window_tokens / window_time if window_time else 0.0
-                    step_mfu = mfu(flops_tok, tps / env.world_size, peak)
-                    record = {
-                        "kind": "train", "step": step, "loss": loss,
-                        "loss_avg": sum(window_losses) / len(window_losses), "lr": lr,
-                        "grad_norm": result.grad_norm, "loss_scale": result.loss_scale,
-                        "skipped_steps": self.backend.skipped_steps, "tokens": self.state.tokens_seen,
-                        "tokens_per_s": tps, "mfu": step_mfu, "elapsed_s": self.state.train_seconds,
-                    }  # fmt: skip
-                    if self.metrics_hook is not None:
-                        record.update(self.metrics_hook(step))
-                    self.logger.log(record)
-                    bar.set_postfix(
-                        loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:.0f}", mfu=f"{step_mfu:.1%}"
-                    )
-                    window_tokens, window_time, window_losses = 0, 0.0, []
-                if cfg.eval.every and step % cfg.eval.every == 0 and step != cfg.total_steps:
-                    last_val = self._log_eval(step)
-                if cfg.checkpoint.every and step % cfg.checkpoint.every == 0 and step != cfg.total_steps:
-                    self.save_checkpoint()
-                if budget_s < float("inf") and step < cfg.total_steps and self._elapsed() >= budget_s:
-                    stopped_early = True
-                    if env.is_main:
-                        minutes = cfg.max_train_minutes
-                        bar.write(f"time budget of {minutes:g} min reached at step {step}; stopping")
-                        self.logger.log({"kind": "stop", "step": step, "reason": "max_train_minutes"})
+                self._after_step(step, done, loop, bar)
+                if self._out_of_time(step, bar):
+                    loop.stopped_early = True
                     break
         except KeyboardInterrupt:
-            if not env.distributed and self.state.step > 0:
-                print(f"\ninterrupted: saving a checkpoint at step {self.state.step}", flush=True)
+            if not self.env.distributed and self.state.step > 0:
+                log.warning("interrupted: saving a checkpoint at step %d", self.state.step)
                 self.save_checkpoint()
             raise
         finally:
             bar.close()
-        last_val = self._log_eval(self.state.step)
+        return self._finish(loop)
+
+    def _progress_bar(self) -> Any:
+        from tqdm.auto import tqdm
+
+        show = self.cfg.logging.progress and self.env.is_main
+        return tqdm(total=self.cfg.total_steps, initial=self.state.step, disable=not show,
+                    dynamic_ncols=True, mininterval=1.0, desc="train")  # fmt: skip
+
+    def _train_step(self, step: int, loop: _Loop) -> _Step | None:
+        """One optimizer step (grad_accum micro-steps); None when a loss spike rolled the run back instead."""
+        cfg, env = self.cfg, self.env
+        lr = lr_at(step, cfg.optim, cfg.total_steps) * self.state.lr_scale
+        self.backend.set_lr(lr)
+        t0 = time.perf_counter()
+        losses, tokens = [], 0
+        for micro in range(cfg.grad_accum):
+            batch = self._to_device(self.source.next_batch())
+            tokens += batch["input_ids"].numel() * env.world_size
+            losses.append(self.backend.forward_backward(batch, last=micro == cfg.grad_accum - 1))
+            self.groups.add(self.backend.group_loss)
+        if loop.flops_tok is None:
+            loop.flops_tok = self.model_config.flops_per_token(batch["input_ids"].shape[1])
+        loss = float(env.mean(torch.stack(losses).mean()))  # the same value on every rank
+        reason = self.detector.check(loss) if cfg.spike.enabled else None
+        if reason is not None:
+            avg = self.detector.moving_average
+            self.backend.discard_grads()
+            self._recover(step, loss, reason, avg)
+            return None
+        result = self.backend.step()
+        if cfg.spike.enabled and not result.skipped:
+            self.detector.accept(loss)
+        dt = time.perf_counter() - t0
+        self.state.step = step
+        self.state.tokens_seen += tokens
+        self.state.train_seconds += dt
+        loop.window.add(tokens, dt, loss)
+        loop.last_loss = loss
+        return _Step(loss=loss, lr=lr, result=result)
+
+    def _after_step(self, step: int, done: _Step, loop: _Loop, bar: Any) -> None:
+        """Log, evaluate and checkpoint on their schedules (the final eval and checkpoint come in `_finish`)."""
+        cfg = self.cfg
+        if step % cfg.logging.every == 0 or step == cfg.total_steps:
+            self._log_train(step, done, loop, bar)
+        detail = self.groups.detail_record(step, step == cfg.total_steps)
+        if detail is not None:
+            self.logger.log(detail)
+        if cfg.eval.every and step % cfg.eval.every == 0 and step != cfg.total_steps:
+            self._log_eval(step)
+        if cfg.checkpoint.every and step % cfg.checkpoint.every == 0 and step != cfg.total_steps:
+            self.save_checkpoint()
+
+    def _log_train(self, step: int, done: _Step, loop: _Loop, bar: Any) -> None:
+        w, res = loop.window, done.result
+        assert loop.flops_tok is not None  # set by the first step
+        tps = w.tokens / w.seconds if w.seconds else 0.0
+        step_mfu = mfu(loop.flops_tok, tps / self.env.world_size, loop.peak)
+        record = {
+            "kind": "train", "step": step, "loss": done.loss, "loss_avg": sum(w.losses) / len(w.losses),
+            "lr": done.lr, "grad_norm": res.grad_norm, "loss_scale": res.loss_scale,
+            "skipped_steps": self.backend.skipped_steps, "tokens": self.state.tokens_seen,
+            "tokens_per_s": tps, "mfu": step_mfu, "elapsed_s": self.state.train_seconds,
+        }  # fmt: skip
+        if self.metrics_hook is not None:
+            record.update(self.metrics_hook(step))
+        record.update(self.groups.rollups())
+        self.logger.log(record)
+        bar.set_postfix(
+            loss=f"{done.loss:.3f}", lr=f"{done.lr:.2e}", tok_s=f"{tps:.0f}", mfu=f"{step_mfu:.1%}"
+        )
+        loop.window = _Window()
+
+    def _out_of_time(self, step: int, bar: Any) -> bool:
+        """True when `max_train_minutes` of training time is spent before `total_steps` (logged)."""
+        cfg = self.cfg
+        if (
+            not cfg.max_train_minutes
+            or step >= cfg.total_steps
+            or self._elapsed() < cfg.max_train_minutes * 60
+        ):
+            return False
+        if self.env.is_main:
+            bar.write(f"time budget of {cfg.max_train_minutes:g} min reached at step {step}; stopping")
+            self.logger.log({"kind": "stop", "step": step, "reason": "max_train_minutes"})
+        return True
+
+    def _finish(self, loop: _Loop) -> TrainResult:
+        """The final eval and checkpoint, the result, summary.json and the plots."""
+        cfg, env, st = self.cfg, self.env, self.state
+        last_val = self._log_eval(st.step)
         latest = ckpt.latest_checkpoint(self.ckpt_dir)
-        if latest is not None and latest.name == ckpt.step_name(self.state.step):
+        if latest is not None and latest.name == ckpt.step_name(st.step):
             final = latest  # nothing ran since (a finished run resumed): keep the checkpoint as it is
         else:
             final = self.save_checkpoint()
-        st = self.state
         tps = st.tokens_seen / st.train_seconds if st.train_seconds else 0.0
+        flops_tok = loop.flops_tok
         train_result = TrainResult(
-            run_dir=str(self.run_dir), step=st.step, tokens=st.tokens_seen, final_loss=last_loss, val_loss=last_val,
-            tokens_per_s=tps, mfu=mfu(flops_tok, tps / env.world_size, peak) if flops_tok else float("nan"),
-            peak_source=peak_source, peak_memory_mib=peak_memory_mib(env.device), train_seconds=st.train_seconds,
-            wall_seconds=time.perf_counter() - wall0, skipped_steps=self.backend.skipped_steps,
-            spike_events=len(st.spike_events), checkpoint=str(final), stopped_early=stopped_early,
+            run_dir=str(self.run_dir), step=st.step, tokens=st.tokens_seen, final_loss=loop.last_loss,
+            val_loss=last_val, tokens_per_s=tps,
+            mfu=mfu(flops_tok, tps / env.world_size, loop.peak) if flops_tok else float("nan"),
+            peak_source=loop.peak_source, peak_memory_mib=peak_memory_mib(env.device),
+            train_seconds=st.train_seconds, wall_seconds=time.perf_counter() - loop.wall0,
+            skipped_steps=self.backend.skipped_steps, spike_events=len(st.spike_events),
+            checkpoint=str(final), stopped_early=loop.stopped_early,
         )  # fmt: skip
         if env.is_main:
-            summary = {
-                **asdict(train_result),
-                "run_meta": self.run_meta,
-                "flops_per_token": flops_tok,
-                "peak_flops": peak,
-            }
+            summary = {**asdict(train_result), "run_meta": self.run_meta, "flops_per_token": flops_tok,
+                       "peak_flops": loop.peak}  # fmt: skip
             atomic_write_text(
                 self.run_dir / "summary.json", json.dumps(summary, indent=1, default=str) + "\n"
             )
             if cfg.logging.plot:
                 plot_curves(self.run_dir)
+                plot_group_curves(self.run_dir)
         self.logger.close()
         return train_result
 
@@ -411,7 +452,26 @@ class Trainer:
             self.logger.log(
                 {"kind": "eval", "step": step, "val_loss": val, "val_ppl": math.exp(min(val, 50))}
             )
+        if self.env.is_main:
+            for name, hook in self.eval_hooks.items():
+                t0 = time.perf_counter()
+                metrics = self._run_hook(hook)
+                seconds = round(time.perf_counter() - t0, 3)
+                self.logger.log(
+                    {"kind": "heldout", "step": step, "source": name, "metrics": metrics, "seconds": seconds}
+                )
         return val
+
+    @torch.no_grad()
+    def _run_hook(self, hook: EvalHook) -> dict[str, float]:
+        module = self.backend.module
+        was_training = module.training
+        module.eval()
+        try:
+            with autocast(self.cfg.precision if self.backend.name == "torch" else "fp32", self.env.device):
+                return hook(module)
+        finally:
+            module.train(was_training)
 
     def close(self) -> None:
         self._lock.release()

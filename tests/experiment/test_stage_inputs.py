@@ -189,7 +189,7 @@ def experiment(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_finetune(ft):
+    def fake_finetune(ft, probe_factory=None):  # the experiment injects the held-out probe
         calls.append(ft)
         run = Path(ft.train.run_dir)
         fake_checkpoint(run / "checkpoints" / ckpt.step_name(1), b"unit", "tok-" + ft.base)

@@ -17,7 +17,8 @@ import random
 from testutil import tiny_finetune_config
 
 from weprompt.eval.runner import evaluate
-from weprompt.finetune import PackingOptions, run_finetune
+from weprompt.finetune import run_finetune
+from weprompt.packing import PackingConfig
 
 FILLER = ["房间", "酒店", "电脑", "屏幕", "价格", "服务", "早餐", "位置", "键盘", "外观", "这本书", "快递"]
 WORDS = {0: "很差", 1: "很好"}
@@ -52,7 +53,7 @@ def test_single_task_finetune_learns_a_planted_label(tiny_base, tmp_path):
     _write(data / "chnsenticorp" / "validation.jsonl.gz", _rows(60, rng))
     cfg = tiny_finetune_config(base, bank, tmp_path / "single", test_tasks=["chnsenticorp"], split="single",
                                steps=200, batch=8, max_lr=1e-2, warmup=5, data_dir=str(data),
-                               packing=PackingOptions(loss_on="targets"))  # fmt: skip
+                               packing=PackingConfig(loss_on="targets"))  # fmt: skip
     summary = run_finetune(cfg)
     kw = dict(limit=60, bank_dir=str(bank), data_dir=str(data), progress=False, calibrate=False)
     before = _accuracy(evaluate(str(base), ["chnsenticorp"], [0], cache_dir=str(tmp_path / "c0"), **kw))

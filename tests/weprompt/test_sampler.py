@@ -122,7 +122,7 @@ class ListSource:
 
 def test_packing_boundaries_and_masks():
     p = Packer(
-        ListSource([4, 5, 3, 9, 2, 2, 100]), PackingConfig(seq_len=10, buffer=1, loss_on="targets"), 2, 3
+        ListSource([4, 5, 3, 9, 2, 2, 100]), PackingConfig(buffer=1, loss_on="targets"), 2, 3, seq_len=10
     )
     first = next(p)
     # 4 + 5 fit (9), the 3 does not: it waits; 9 does not fit either -> buffer full -> close with 1 pad
@@ -143,19 +143,19 @@ def test_overlong_truncate_keeps_target_and_skip_counts():
             return next(self.items)
 
     long_ex = Encoded("t", "x", list(range(100, 130)), [8, 8])
-    p = Packer(One([long_ex, Encoded("t", "x", [7], [8])]), PackingConfig(seq_len=10, buffer=1), 2, 3)
+    p = Packer(One([long_ex, Encoded("t", "x", [7], [8])]), PackingConfig(buffer=1), 2, 3, seq_len=10)
     seq = next(p)
     assert seq.tokens[:10] == list(range(123, 130)) + [8, 8, 2] and p.stats.truncated == 1
     big = Encoded("t", "x", [7] * 7, [8])
     items = [long_ex, Encoded("t", "x", [7], [8]), long_ex, big]
-    p = Packer(One(items), PackingConfig(seq_len=10, overlong="skip", buffer=1), 2, 3)
+    p = Packer(One(items), PackingConfig(overlong="skip", buffer=1), 2, 3, seq_len=10)
     assert next(p).tokens == [7, 8, 2] + [3] * 7
     assert p.stats.skipped_overlong == 2 and p.stats.truncated == 0
 
 
 def test_packing_efficiency_at_2048(task_tokenizer):
     p = Packer(
-        sampler(task_tokenizer), PackingConfig(seq_len=2049), task_tokenizer.eos_id, task_tokenizer.pad_id
+        sampler(task_tokenizer), PackingConfig(), task_tokenizer.eos_id, task_tokenizer.pad_id, seq_len=2049
     )
     for _ in range(20):
         assert len(next(p).tokens) == 2049
@@ -164,13 +164,14 @@ def test_packing_efficiency_at_2048(task_tokenizer):
 
 def make_batches(tok, warmup=None, shards=None):
     s = sampler(tok)
-    pk = Packer(s, PackingConfig(seq_len=129), tok.eos_id, tok.pad_id)
+    pk = Packer(s, PackingConfig(), tok.eos_id, tok.pad_id, seq_len=129)
     return FinetuneBatches(
         pk,
-        BatchConfig(batch_size=3, doc_attention=True, warmup=warmup or WarmupMixConfig()),
-        129,
+        BatchConfig(doc_attention=True, warmup=warmup or WarmupMixConfig()),
+        3,
         tok.eos_id,
-        shards,
+        seed=0,
+        shards=shards,
     )
 
 

@@ -49,8 +49,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={json.dumps(value) if isinstance(value, str) else value}")
     if args.test_tasks:
         overrides.append(f"test_tasks={json.dumps(args.test_tasks)}")
+    from weprompt.eval.heldout_probe import (
+        rank_probe,  # the CLI is above both layers: it injects the evaluator
+    )
+
     cfg = load_config(FinetuneConfig, args.config, overrides)
-    summary = run_finetune(cfg)
+    summary = run_finetune(cfg, probe_factory=rank_probe)
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     print(
         f"\nWePrompt checkpoint: {summary['checkpoint']}\nsplit, leakage and sampling reports: {summary['run_dir']}"
