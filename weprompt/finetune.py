@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from weprompt.bank import load_bank
+from weprompt.bank import load_bank, resolve_bank_dir
+from weprompt.bank_review import PROMPT_SELECTIONS, selection_record
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import ConfigError, dump_config
 from weprompt.common.errors import UserError
@@ -64,6 +65,9 @@ class FinetuneConfig:
     epochs: float | None = None  # if set, overrides train.total_steps (paper: about 6 over the capped pools)
     data_dir: str | None = None
     bank_dir: str | None = None
+    # Which bank prompts train: reviewed-and-approved (default; unreviewed prompts count as approved),
+    # also those submitted for review, or all. The run records the selection in prompts.json.
+    prompts: Literal["approved", "with_submitted", "all"] = "approved"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # its seed also seeds the batches
     packing: PackingConfig = field(default_factory=PackingConfig)  # sequence length: the base's context + 1
     batch: BatchConfig = field(default_factory=BatchConfig)  # batch size: train.micro_batch_size
@@ -213,12 +217,16 @@ def _base_tokenizer(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig)
 
 def _write_split(cfg: FinetuneConfig, run_dir: Path) -> tuple[Catalog, dict, Split]:
     """The bank and the held-out split; the split and the resolved config go into the run dir."""
-    catalog, bank = load_bank(cfg.bank_dir)
+    statuses = PROMPT_SELECTIONS[cfg.prompts]
+    catalog, bank = load_bank(cfg.bank_dir, statuses=statuses)
     split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
     if not split.train_tasks:
         raise UserError(f"split '{cfg.split}' has no training task")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "split.json", json.dumps(split.to_dict(), ensure_ascii=False, indent=1))
+    trained = {n: bank[n] for n in split.train_tasks}
+    record = selection_record(trained, resolve_bank_dir(cfg.bank_dir), statuses)
+    atomic_write_text(run_dir / "prompts.json", json.dumps(record, ensure_ascii=False, indent=1))
     dump_config(cfg, run_dir / "finetune_config.yaml")
     return catalog, bank, split
 

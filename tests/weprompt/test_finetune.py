@@ -72,3 +72,32 @@ def test_warmup_mixes_pretraining_text_into_training_only(tiny_base, task_tokeni
     logged = [json.loads(x) for x in (tmp_path / "strong" / "train_log.jsonl").read_text().splitlines()]
     fractions = [r["pretrain_fraction"] for r in logged if r.get("kind") == "train"]
     assert fractions[0] == 0.5 and fractions[-1] == 0.0
+
+
+def test_training_takes_approved_prompts_and_records_which(tiny_base, tmp_path):
+    import dataclasses
+    import shutil
+
+    from weprompt.finetune import _write_split
+    from weprompt.templates import dump_templates, load_templates
+
+    base, bank = tiny_base
+    mine = tmp_path / "bank"
+    shutil.copytree(bank, mine)
+    path = mine / "templates" / "afqmc.yaml"
+    coll = load_templates(path)
+    draft = coll.templates[0]
+    draft.metadata = dataclasses.replace(
+        draft.metadata, extra={**draft.metadata.extra, "review_status": "draft"}
+    )
+    path.write_text(dump_templates(coll.task, coll.templates), encoding="utf-8")
+
+    def trained_ids(**kw) -> list[str]:
+        cfg = _cfg(base, mine, tmp_path, "strong", **kw)
+        _write_split(cfg, tmp_path / "run")
+        record = json.loads((tmp_path / "run" / "prompts.json").read_text())
+        assert record["review_statuses"] in (["approved"], "all") and len(record["prompts_sha256"]) == 64
+        return record["prompt_ids"].get("afqmc", [])
+
+    assert draft.id not in trained_ids()  # the default: approved only (afqmc's one prompt is a draft)
+    assert draft.id in trained_ids(prompts="all")
