@@ -62,7 +62,7 @@ class CorpusPipeline:
     def _stages(self) -> list[Stage]:
         from weprompt.pretrain.corpus.stages import build_stages
 
-        return build_stages(self.cfg, self.work, self.corpus_dir, self.drop_sources, self.data_dir())
+        return build_stages(self.cfg, self.work, self.corpus_dir, self.drop_sources, self.data_dir)
 
     def data_dir(self) -> Path:
         return self.cfg.resolved_data_dir()

@@ -18,6 +18,7 @@ Stages (parallel ones run `tasks` tasks on `workers` processes; the others are o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from weprompt.pretrain.corpus.config import CorpusConfig
@@ -26,8 +27,10 @@ from weprompt.pretrain.corpus.runtime import Stage
 
 
 def build_stages(
-    cfg: CorpusConfig, work: Layout, corpus_dir: Path, drop_sources: list[str], data_dir: Path
+    cfg: CorpusConfig, work: Layout, corpus_dir: Path, drop_sources: list[str], data_dir: Callable[[], Path]
 ) -> list[Stage]:
+    """The pipeline's stages. `data_dir` is called only when the decontamination index is built, so a
+    corpus problem is reported first and a build that never reaches that stage needs no task data."""
     c, w = cfg, work
     stats = str(w.stats)
 
@@ -111,7 +114,7 @@ def build_stages(
         from weprompt.pretrain.corpus.decontam import DecontamIndexStep
 
         d = c.decontam
-        return [DecontamIndexStep(str(data_dir), d.splits, (d.n_small, d.n_large), str(w.decontam))]
+        return [DecontamIndexStep(str(data_dir()), d.splits, (d.n_small, d.n_large), str(w.decontam))]
 
     def final_steps():
         from weprompt.pretrain.corpus.decontam import DecontamFilter
