@@ -5,27 +5,22 @@
 text or tokenizer uses the synthetic fixtures of tests/conftest.py (tests/synthdata.py) and runs anywhere.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
-from weprompt.data import data_dir_candidates
+from weprompt.common import paths
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _shared_data() -> Path | None:
-    for p in data_dir_candidates():
-        if p.is_dir():
-            return p
-    return None
+    p = paths.data_dir()[0]  # as the code under test resolves it
+    return p if p.is_dir() else None
 
 
 def _shared_corpus() -> Path | None:
-    # As pretrain.corpus.config resolves it: $WEPROMPT_CORPUS_DIR (when set and not empty), else
-    # ../shared/corpus beside the repo.
-    p = Path(os.environ.get("WEPROMPT_CORPUS_DIR") or REPO.parent / "shared" / "corpus")
+    p = paths.corpus_dir()[0]  # as the corpus config resolves it
     return p if p.is_dir() else None
 
 

@@ -26,22 +26,13 @@ class DataError(UserError):
     pass
 
 
-def data_dir_candidates(explicit: str | os.PathLike | None = None) -> list[Path]:
-    """The data dir the rule in weprompt.common.paths picks (option → $WEPROMPT_DATA_DIR → ../shared/data)."""
-    return [paths.data_dir(explicit)[0]]
-
-
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The first existing candidate data dir, or a DataError listing what was tried."""
-    tried = data_dir_candidates(explicit)
-    for p in tried:
-        if p.is_dir():
-            return p
-    raise DataError(
-        "no task data dir found; tried: "
-        + ", ".join(str(p) for p in tried)
-        + f". Pass --data-dir or set ${ENV_VAR}."
-    )
+    """The data dir by weprompt.common.paths' rule (option → $WEPROMPT_DATA_DIR → ../shared/data), or a
+    DataError naming the place tried when it is not a directory."""
+    path, _ = paths.data_dir(explicit)
+    if path.is_dir():
+        return path
+    raise DataError(f"no task data dir found; tried: {path}. Pass --data-dir or set ${ENV_VAR}.")
 
 
 def split_file(data_dir: Path, task: str, split: str) -> Path | None:
@@ -225,12 +216,11 @@ def load_split(
     """Load one split of a task as a `datasets.Dataset` (local first, then the Hub when reachable)."""
     catalog = catalog or load_catalog()
     t = catalog.task(task)
-    roots = [p for p in data_dir_candidates(data_dir) if p.is_dir()][:1]
-    for root in roots:
-        path = split_file(root, t.name, split)
-        if path is not None:
-            return _load_local(path, t)
-    tried = [p / t.name / f"{split}.jsonl.gz" for p in (roots or data_dir_candidates(data_dir))]
+    root, _ = paths.data_dir(data_dir)
+    path = split_file(root, t.name, split) if root.is_dir() else None
+    if path is not None:
+        return _load_local(path, t)
+    tried = [root / t.name / f"{split}.jsonl.gz"]
     if t.hf_hub and _hub_reachable():
         return _load_hub(t, split)
     raise _missing_error(t, split, tried, catalog)
