@@ -1,11 +1,7 @@
 """`weprompt experiment`: the held-out experiment matrix (paper Table 6) — train what each cell needs,
 evaluate, collect, report.
 
-Modes: welm_zero_shot and welm_few_shot evaluate the base; weprompt_strong trains one model per
-held-out category (every task outside it); weprompt_weak one per test task (every task but it, and
-its family); weprompt_all one model on everything; welm_finetune one single-task model per test
-task. With `share_weak_per_category` the weak models of test tasks in one category are shared (one
-model holding out all of them): cheaper, but not the paper's weak setting — the report labels it.
+The plan (config, modes, units) is in `weprompt.eval.experiment_plan`.
 
 Resumable: a finished training unit (its `finetune_summary.json`) is not retrained, an interrupted
 one resumes from its last checkpoint (the engine's `resume: auto`), and evaluation reuses the
@@ -24,16 +20,23 @@ import logging
 import shutil
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
 
-from weprompt.catalog import Catalog
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import from_dict, to_dict
 from weprompt.common.errors import UserError
+from weprompt.eval.experiment_plan import (  # noqa: F401 (re-exported: the experiment's public names)
+    MODES,
+    ExperimentConfig,
+    ExperimentEval,
+    Unit,
+    drop_held_out_share,
+    plan_units,
+    validate,
+)
 from weprompt.eval.report import describe_changes, input_changes
 from weprompt.finetune import FinetuneConfig, SplitMode
 
@@ -43,106 +46,6 @@ INPUTS_FILE = "inputs.json"
 INPUTS_KEY = "experiment_inputs"  # in evals/<tag>.json: the model and settings it was evaluated with
 # Training settings that change neither the weights nor what they mean: not compared on reuse.
 VOLATILE_TRAIN_KEYS = ("logging", "num_threads", "checkpoint", "eval", "max_train_minutes", "flush_denormal")
-
-MODES = (
-    "welm_zero_shot",
-    "welm_few_shot",
-    "weprompt_strong",
-    "weprompt_weak",
-    "weprompt_all",
-    "welm_finetune",
-)
-
-
-@dataclass
-class ExperimentEval:
-    limit: int | None = 200  # examples per task (None: the whole evaluation split)
-    batch_size: int = 8
-    calibrate: bool = True
-    few_shot: str = "paper"  # shots for welm_few_shot: "paper" (1/2/5 per task) or a number
-    scope_probe: int = 0  # rank tasks: open answers decoded for the first N examples (out-of-scope rate)
-
-
-@dataclass
-class ExperimentConfig:
-    name: str = "experiment"
-    seed: int = 0
-    run_dir: str | None = None  # default runs/experiments/<name>
-    base: str = "runs/base"  # the WeLM base checkpoint (build it with `weprompt pretrain`)
-    test_tasks: list[str] = field(default_factory=lambda: ["ocnli"])
-    modes: list[str] = field(default_factory=lambda: ["welm_zero_shot", "weprompt_strong", "weprompt_weak"])
-    share_weak_per_category: bool = False
-    finetune: dict = field(default_factory=dict)  # overrides of weprompt.finetune.FinetuneConfig
-    single_task_finetune: dict = field(default_factory=dict)  # overrides for welm_finetune units
-    eval: ExperimentEval = field(default_factory=ExperimentEval)
-    data_dir: str | None = None
-    bank_dir: str | None = None
-
-    @property
-    def out(self) -> Path:
-        return Path(self.run_dir or f"runs/experiments/{self.name}")
-
-
-@dataclass
-class Unit:
-    """One model to train: its split and the test tasks whose cells it serves."""
-
-    name: str
-    mode: str  # weprompt_strong | weprompt_weak | weprompt_all | welm_finetune
-    split: str
-    test_tasks: list[str]
-    serves: list[str]
-    label: str = ""
-
-
-def validate(cfg: ExperimentConfig, catalog: Catalog) -> None:
-    for m in cfg.modes:
-        if m not in MODES:
-            raise UserError(f"experiment '{cfg.name}': unknown mode '{m}'; modes: {', '.join(MODES)}")
-    for t in cfg.test_tasks:
-        catalog.task(t)  # CatalogError names the unknown task
-    if not cfg.test_tasks:
-        raise UserError(f"experiment '{cfg.name}': no test_tasks")
-    try:
-        from_dict(FinetuneConfig, copy.deepcopy(cfg.finetune), "finetune")
-        from_dict(FinetuneConfig, copy.deepcopy(cfg.single_task_finetune), "single_task_finetune")
-    except UserError as e:
-        raise UserError(f"experiment '{cfg.name}': {e}") from None
-
-
-def plan_units(cfg: ExperimentConfig, catalog: Catalog) -> list[Unit]:
-    units: list[Unit] = []
-    tests = [catalog.task(t) for t in cfg.test_tasks]
-    if "weprompt_strong" in cfg.modes:
-        for cat in dict.fromkeys(t.category for t in tests):
-            served = [t.name for t in tests if t.category == cat]
-            units.append(Unit(f"strong_{cat}", "weprompt_strong", "strong", served, served))
-    if "weprompt_weak" in cfg.modes:
-        if cfg.share_weak_per_category:
-            for cat in dict.fromkeys(t.category for t in tests):
-                served = [t.name for t in tests if t.category == cat]
-                units.append(
-                    Unit(
-                        f"weak_shared_{cat}",
-                        "weprompt_weak",
-                        "weak",
-                        served,
-                        served,
-                        "shared per category (holds out all test tasks of the category at once)",
-                    )
-                )
-        else:
-            units += [Unit(f"weak_{t.name}", "weprompt_weak", "weak", [t.name], [t.name]) for t in tests]
-    if "weprompt_all" in cfg.modes:
-        names = [t.name for t in tests]
-        units.append(Unit("all", "weprompt_all", "all", names, names))
-    if "welm_finetune" in cfg.modes:
-        units += [
-            Unit(f"single_{t.name}", "welm_finetune", "single", [t.name], [t.name])
-            for t in tests
-            if "train" in t.splits
-        ]
-    return units
 
 
 def _check_run_dir(cfg: ExperimentConfig) -> None:
@@ -236,6 +139,7 @@ def _unit_config(cfg: ExperimentConfig, unit: Unit, run_dir: Path) -> FinetuneCo
     ft.train.seed = cfg.seed + 1234
     ft.train.run_dir = str(run_dir)
     ft.train.checkpoint.resume = "auto"
+    drop_held_out_share(ft, unit)
     return ft
 
 
@@ -462,6 +366,8 @@ def _scale(cfg: ExperimentConfig, base: Path, base_id: dict, notes: list[str]) -
         "base weights / tokenizer": " / ".join(
             (v or "?")[:12] for v in (base_id["weights"], base_id["tokenizer"])
         ),
+        "base parameters": params,  # read by `weprompt experiment ladder`
+        "base pretraining tokens": tokens,
         "test tasks": ", ".join(cfg.test_tasks),
         "seed": cfg.seed,
         "notes": "; ".join(notes) or "none",

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from weprompt.common.atomic import atomic_write_text
-from weprompt.eval.bootstrap import paired_bootstrap
+from weprompt.eval.bootstrap import mean_interval, paired_bootstrap
 
 MODES = {
     "welm_zero_shot": "WeLM zero-shot",
@@ -206,11 +206,20 @@ def _results_table(cells: list[dict], paper: dict) -> list[str]:
     return lines
 
 
+def _interval(cell: dict) -> str:
+    """The cell's mean over examples (each example's score averaged over prompts) with its bootstrap 95% CI."""
+    ci = mean_interval(cell.get("per_example") or [])
+    if ci["mean"] is None:
+        return "–"
+    lo, hi = ci["ci95"]
+    return f"{100 * ci['mean']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 def _spread_table(cells: list[dict]) -> list[str]:
     lines = [
-        "| task | mode | prompts | median | IQR | worst | chance | majority (answer) | beats both "
-        "| one answer for all | out-of-scope |",
-        "|---|---|---:|---:|---|---:|---:|---|---|---:|---:|",
+        "| task | mode | prompts | median | IQR | worst | mean over examples [95% CI] | chance "
+        "| majority (answer) | beats both | one answer for all | out-of-scope |",
+        "|---|---|---:|---:|---|---:|---|---:|---|---|---:|---:|",
     ]
     for c in cells:
         oos = "–" if c.get("out_of_scope") is None else f"{c['out_of_scope']:.1%}"
@@ -220,7 +229,7 @@ def _spread_table(cells: list[dict]) -> list[str]:
         one += f" ({c['constant_answer']})" if c.get("constant_answer") else ""
         lines.append(
             f"| {c['task']} | {MODES[c['mode']]} | {len(c['prompts'])} | {_fmt(c['score'])} | "
-            f"[{_fmt(c['iqr'][0])}, {_fmt(c['iqr'][1])}] | {_fmt(c['worst'])} | "
+            f"[{_fmt(c['iqr'][0])}, {_fmt(c['iqr'][1])}] | {_fmt(c['worst'])} | {_interval(c)} | "
             f"{_range([c.get('chance')])} | {_range([c.get('majority')])}{answer} | {beats} | {one} | {oos} |"
         )
     return lines

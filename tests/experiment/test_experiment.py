@@ -81,9 +81,33 @@ def test_plan_units_follow_the_paper():
     assert units["strong_nli"].test_tasks == ["ocnli", "cmnli"]  # one strong model per held-out category
     assert {"weak_ocnli", "weak_cmnli", "weak_c3", "all", "single_ocnli", "single_c3"} <= set(units)
     assert "single_cmnli" not in units  # no train split
-    cfg.share_weak_per_category = True
+    cfg.share_weak = "category"
     shared = {u.name: u for u in plan_units(cfg, cat)}
     assert shared["weak_shared_nli"].label.startswith("shared per category")
+    assert (
+        shared["weak_shared_nli"].test_tasks == ["ocnli", "cmnli"]
+        and "weak_shared_commonsense_reasoning" in shared
+    )
+    cfg.share_weak = "all"
+    one = [u for u in plan_units(cfg, cat) if u.mode == "weprompt_weak"]
+    assert [(u.name, u.test_tasks) for u in one] == [("weak_shared_all", ["ocnli", "cmnli", "c3"])]
+    assert units["strong_nli"].held_out_category == "nli" and units["weak_ocnli"].held_out_category is None
+
+
+def test_strong_unit_drops_its_held_out_category_share_only(tmp_path):
+    from weprompt.eval.experiment import _unit_config
+
+    shares = {"nli": 0.5, "sentiment": 0.3, "paraphrase": 0.2}
+    cfg = ExperimentConfig(test_tasks=["ocnli", "c3"], modes=["weprompt_strong", "weprompt_weak"],
+                           finetune={"mixture": {"categories": dict(shares)}})  # fmt: skip
+    units = {u.name: u for u in plan_units(cfg, load_catalog())}
+    strong = _unit_config(cfg, units["strong_nli"], tmp_path / "a")
+    assert strong.mixture.categories == {"sentiment": 0.3, "paraphrase": 0.2}
+    assert (
+        _unit_config(cfg, units["strong_commonsense_reasoning"], tmp_path / "b").mixture.categories == shares
+    )
+    assert _unit_config(cfg, units["weak_ocnli"], tmp_path / "c").mixture.categories == shares
+    assert cfg.finetune["mixture"]["categories"] == shares  # the experiment's own config is untouched
 
 
 def test_bad_configs():
@@ -92,6 +116,8 @@ def test_bad_configs():
         validate(ExperimentConfig(modes=["welm_zero"]), cat)
     with pytest.raises(Exception, match="unknown task 'ocnlii'"):
         validate(ExperimentConfig(test_tasks=["ocnlii"]), cat)
+    with pytest.raises(UserError, match="share_weak must be none, category or all"):
+        validate(ExperimentConfig(share_weak="some"), cat)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="unknown key 'stepz'"):
         validate(ExperimentConfig(finetune={"train": {"stepz": 3}}), cat)
 
