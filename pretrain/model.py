@@ -95,6 +95,8 @@ PRESETS: dict[str, ModelConfig] = {
     "welm_10b": ModelConfig(vocab_size=62_000, n_layer=32, n_head=40, d_model=5120, context_length=2048),
     # CPU sizes. vocab_size is normally taken from the tokenizer by `weprompt pretrain`.
     "cpu_tiny": ModelConfig(vocab_size=3000, n_layer=2, n_head=4, d_model=64, context_length=64),
+    # The scale ladder (issue 22): mini / small / base, about 2.5M / 7M / 17M parameters with a 16k vocabulary.
+    "cpu_mini": ModelConfig(vocab_size=8000, n_layer=2, n_head=4, d_model=128, context_length=256),
     "cpu_small": ModelConfig(vocab_size=8000, n_layer=4, n_head=4, d_model=256, context_length=256),
     "cpu_base": ModelConfig(vocab_size=8000, n_layer=6, n_head=6, d_model=384, context_length=256),
 }
