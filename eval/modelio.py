@@ -97,6 +97,16 @@ def wrap(model: WeLM, tokenizer: Tokenizer, name: str = "model", path: str | Non
     return LoadedModel(model, tokenizer, name, weights_hash(model), path)
 
 
+def eval_device() -> torch.device:
+    """Where a loaded checkpoint is evaluated: the current CUDA device when there is one, else the CPU.
+    (The hash and the prediction cache do not depend on it: `weights_hash` reads the tensors on the CPU.)"""
+    return (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
+
+
 def load(
     path: str | os.PathLike, tokenizer_dir: str | os.PathLike | None = None, dtype: str = "float32"
 ) -> LoadedModel:
@@ -128,5 +138,7 @@ def load(
     check_tokenizer(model, tok, expected, str(step_dir))
     if dtype != "float32":
         model.to(getattr(torch, dtype))
+    digest = weights_hash(model)  # before the move: hashing reads every tensor on the CPU
+    model.to(eval_device())
     name = f"{Path(path).resolve().name}@{step_dir.name}"
-    return LoadedModel(model, tok, name, weights_hash(model), str(step_dir))
+    return LoadedModel(model, tok, name, digest, str(step_dir))

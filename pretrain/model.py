@@ -99,6 +99,9 @@ PRESETS: dict[str, ModelConfig] = {
     "cpu_mini": ModelConfig(vocab_size=8000, n_layer=2, n_head=4, d_model=128, context_length=256),
     "cpu_small": ModelConfig(vocab_size=8000, n_layer=4, n_head=4, d_model=256, context_length=256),
     "cpu_base": ModelConfig(vocab_size=8000, n_layer=6, n_head=6, d_model=384, context_length=256),
+    # One GPU, minutes (experiments/gpu_h100.yaml): GPT-2 small's shape at context 1024, about 97M parameters
+    # with the corpus tokenizer's 16,000 pieces.
+    "gpu_100m": ModelConfig(vocab_size=16_000, n_layer=12, n_head=12, d_model=768, context_length=1024),
 }
 
 
