@@ -129,20 +129,30 @@ def generate_batch(
     budgets: Sequence[int],
     stop_ids: Sequence[int],
     pad_id: int = 0,
+    static_cache: bool | None = None,
 ) -> list[list[int]]:
-    """Greedy continuation of each prompt: at most `budgets[r]` new tokens, without the stop token."""
+    """Greedy continuation of each prompt: at most `budgets[r]` new tokens, without the stop token.
+
+    `static_cache` (default: whenever the model has `new_kv_cache`, as `pretrain.model.WeLM`) decodes into
+    a preallocated cache written in place; otherwise into the model's list cache, which every step
+    concatenates anew. Both give the same tokens."""
     if any(not p for p in prompts):
         raise ValueError("empty prompt")
     if not prompts:
         return []
+    if static_cache is None:
+        static_cache = hasattr(model, "new_kv_cache")
     stops, dev = set(stop_ids), _device(model)
     ids, lens, real, positions, mask = _left_padded(prompts, pad_id)
     width = ids.shape[1]
+    budget = torch.tensor(list(budgets))
+    past = model.new_kv_cache(len(prompts), width + max(1, int(budget.max()))) if static_cache else None
     out = model(ids.to(dev), position_ids=positions.to(dev), attn_mask=mask.to(dev), use_cache=True,
-                logits_at=torch.full((len(prompts),), width - 1, device=dev))  # fmt: skip
+                past_key_values=past, logits_at=torch.full((len(prompts),), width - 1, device=dev))  # fmt: skip
+    # Keys seen by each row: its real prompt tokens, then every decoded token (preallocated, sliced per step).
+    real = torch.cat([real, torch.ones(len(prompts), int(budget.max()), dtype=torch.bool)], dim=1).to(dev)
     out_tokens: list[list[int]] = [[] for _ in prompts]
     active = torch.arange(len(prompts))
-    budget = torch.tensor(list(budgets))
     past, logits, step = out.past_key_values, out.logits[:, -1], 0
     while len(active):
         nxt = logits.argmax(dim=-1).cpu()
@@ -157,11 +167,17 @@ def generate_batch(
             break
         if len(keep) < len(active):  # rows that stopped leave the batch
             sel = torch.tensor(keep)
-            active, nxt, real = active[sel], nxt[sel], real[sel]
-            past = [(k.index_select(0, sel.to(dev)), v.index_select(0, sel.to(dev))) for k, v in past]
-        real = torch.cat([real, torch.ones(len(keep), 1, dtype=torch.bool)], dim=1)
+            active, nxt, real = active[sel], nxt[sel], real.index_select(0, sel.to(dev))
+            past = _select_rows(past, sel.to(dev))
         pos = (lens[active] + step)[:, None]
         res = model(nxt[:, None].to(dev), position_ids=pos.to(dev), past_key_values=past, use_cache=True,
-                    attn_mask=real[:, None, None, :].to(dev))  # fmt: skip
+                    attn_mask=real[:, None, None, : width + step + 1])  # fmt: skip
         past, logits, step = res.past_key_values, res.logits[:, -1], step + 1
     return out_tokens
+
+
+def _select_rows(past, rows: torch.Tensor):
+    if isinstance(past, list):
+        return [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in past]
+    past.select_rows(rows)
+    return past
