@@ -5,8 +5,10 @@
 1. Builds a small model: a randomly initialised WeLM (`--preset`, context `--context`; throughput depends on
    shapes, not weights) with a SentencePiece tokenizer trained here on task text, written as a checkpoint.
 2. Exports it (`weprompt export`) and writes the harness task of each task's first evaluation prompt
-   (`--template longest`: the prompt with the longest answer choices) with `weprompt lmeval-task`: the
-   same rendered examples and template for both tools.
+   (`--template longest`: the prompt with the longest answer choices; `--template all`: one harness task
+   per original-task prompt, what an evaluator runs) with `weprompt lmeval-task`: the same rendered
+   examples and templates for both tools. With `all`, the harness gets every prompt's task in one
+   `simple_evaluate` call (its requests are batched across them) and ours one `evaluate` call.
 3. Times both on the first `--examples` examples, threads fixed: the harness (`simple_evaluate`, fp32, CPU)
    at each of `--lmeval-batch-sizes`, keeping its best; ours (`eval.runner.evaluate` under the harness
    settings: no EOS before the prompt, every label, no calibration) at each of `--batch-sizes`, keeping
@@ -85,7 +87,8 @@ def _mean_choice_chars(task, template, rows: list[dict]) -> float:
 
 def one_prompt_bank(tmp: Path, tasks: list[str], which: str) -> Path:
     """A bank dir holding one evaluation prompt per task: the first (the one `lmeval-task` writes by
-    default) or the one with the longest answer choices (multi-token choices: where prefix sharing pays)."""
+    default) or the one with the longest answer choices (multi-token choices: where prefix sharing pays);
+    `all`: every evaluation prompt."""
     from weprompt.data import load_split
     from weprompt.eval.examples import usable_templates
 
@@ -99,25 +102,30 @@ def one_prompt_bank(tmp: Path, tasks: list[str], which: str) -> Path:
         if which == "longest":
             rows = load_split(name, task.eval_split, catalog=catalog).select(range(20)).to_list()
             used = sorted(used, key=lambda t: -_mean_choice_chars(task, t, rows))
-        (root / "templates" / f"{name}.yaml").write_text(dump_templates(name, used[:1]), encoding="utf-8")
+        kept = used if which == "all" else used[:1]
+        (root / "templates" / f"{name}.yaml").write_text(dump_templates(name, kept), encoding="utf-8")
     return root
 
 
-def time_lmeval(hf_dir: Path, task_dir: Path, task: str, batch_sizes: list[int]) -> tuple[float, dict, list]:
+def time_lmeval(
+    hf_dir: Path, task_dir: Path, names: list[str], batch_sizes: list[int]
+) -> tuple[float, dict, dict[str, list]]:
+    """The harness over the harness tasks `names` in one call, at each batch size: (best s, s by batch size,
+    samples by task name)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    best, per_bs, samples = float("inf"), {}, []
+    best, per_bs, samples = float("inf"), {}, {}
     for bs in batch_sizes:
         model = HFLM(pretrained=str(hf_dir), dtype="float32", device="cpu", batch_size=bs)
         tm = TaskManager(include_path=str(task_dir), include_defaults=False)
         t0 = time.perf_counter()
-        res = simple_evaluate(model=model, tasks=[task], task_manager=tm, log_samples=True)
+        res = simple_evaluate(model=model, tasks=names, task_manager=tm, log_samples=True)
         dt = time.perf_counter() - t0
         per_bs[bs] = dt
         if dt < best:
-            best, samples = dt, res["samples"][task]
+            best, samples = dt, {n: res["samples"][n] for n in names}
     return best, per_bs, samples
 
 
@@ -135,13 +143,27 @@ def time_ours(lm: LoadedModel, task: str, n: int, bank: Path, tmp: Path, batch_s
     return best, per_bs, results
 
 
-def loglik_diff(lm: LoadedModel, samples: list, results: dict, task: str) -> tuple[float, int, int]:
-    """max |harness loglik − (ours + log p("\\n" | query))| over requests; (diff, requests, skipped)."""
+def loglik_diff(
+    lm: LoadedModel, samples: dict[str, list], results: dict, task: str
+) -> tuple[float, int, int]:
+    """max |harness loglik − (ours + log p("\\n" | query))| over requests of every prompt; (diff, requests,
+    skipped examples). `samples`: the harness's, by harness task name (one per template)."""
     from weprompt.eval.cache import read_predictions
+    from weprompt.pretrain.hf.lmeval import task_name
 
+    worst, n, skipped = 0.0, 0, 0
+    prompts = results["tasks"][task]["shots"]["0"]["prompts"]
+    if {task_name(task, p["template_id"]) for p in prompts} != set(samples):
+        raise RuntimeError(f"{task}: our prompts and the harness tasks differ")
+    for prompt in prompts:
+        ours = read_predictions(prompt["predictions"])
+        w, k, sk = _loglik_diff_prompt(lm, samples[task_name(task, prompt["template_id"])], ours)
+        worst, n, skipped = max(worst, w), n + k, skipped + sk
+    return worst, n, skipped
+
+
+def _loglik_diff_prompt(lm: LoadedModel, samples: list, ours: dict) -> tuple[float, int, int]:
     tok = lm.tokenizer
-    (prompt,) = results["tasks"][task]["shots"]["0"]["prompts"]
-    ours = read_predictions(prompt["predictions"])
     worst, n, skipped = 0.0, 0, 0
     for s in samples:
         rec = ours.get(s["doc"]["key"])
@@ -171,8 +193,8 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=512, help="context length of the bench model")
     ap.add_argument("--batch-sizes", default="1,8,32", help="ours: tried, best kept")
     ap.add_argument("--lmeval-batch-sizes", default="1,8,32", help="the harness: tried, best kept")
-    ap.add_argument("--template", choices=("first", "longest"), default="first",
-                    help="each task's first evaluation prompt, or the one with the longest answer choices")  # fmt: skip
+    ap.add_argument("--template", choices=("first", "longest", "all"), default="first",
+                    help="each task's first evaluation prompt, the one with the longest answer choices, or all")  # fmt: skip
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -200,25 +222,15 @@ def main() -> None:
         tot = {"ours": 0.0, "lmeval": 0.0, "req": 0, "diff": 0.0}
         for task in tasks:
             tdir = tmp / f"lmeval-{task}"
-            cli(
-                [
-                    "lmeval-task",
-                    "--task",
-                    task,
-                    "--bank-dir",
-                    str(bank),
-                    "--limit",
-                    str(args.examples),
-                    "--out",
-                    str(tdir),
-                ]
-            )
-            (yaml_file,) = tdir.glob("*.yaml")
-            t_lm, lm_per, samples = time_lmeval(tmp / "hf", tdir, yaml_file.stem, lm_bs)
+            for tpl in load_task_templates(task, str(bank)).templates:
+                cli(["lmeval-task", "--task", task, "--template", tpl.id, "--bank-dir", str(bank),
+                     "--limit", str(args.examples), "--out", str(tdir)])  # fmt: skip
+            names = sorted(f.stem for f in tdir.glob("*.yaml"))
+            t_lm, lm_per, samples = time_lmeval(tmp / "hf", tdir, names, lm_bs)
             t_ours, ours_per, results = time_ours(lm, task, args.examples, bank, tmp, ours_bs)
-            requests = sum(len(s["arguments"]) for s in samples)
+            requests = sum(len(s["arguments"]) for ss in samples.values() for s in ss)
             diff, n_cmp, skipped = loglik_diff(lm, samples, results, task)
-            row = {"requests": requests, "ours_req_per_s": requests / t_ours, "lmeval_req_per_s": requests / t_lm,
+            row = {"prompts": len(names), "requests": requests, "ours_req_per_s": requests / t_ours, "lmeval_req_per_s": requests / t_lm,
                    "ratio": t_lm / t_ours, "max_abs_loglik_diff": diff, "compared": n_cmp, "skipped_examples": skipped,
                    "ours_s_by_batch": ours_per, "lmeval_s_by_batch": lm_per}  # fmt: skip
             summary[task] = row

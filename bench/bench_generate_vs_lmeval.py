@@ -7,7 +7,9 @@ templates for both tools (the harness task is a `generate_until` task over the r
 stopping at a newline or after the same token budget; ours: no EOS before the prompt). Each tool at each of
 `--batch-sizes`, best kept; model loading outside the timings. Checks that both produce the same answer
 text per example (`same_answers`). Last line: a JSON object with `ours_ex_per_s`, `lmeval_ex_per_s`,
-`ratio`, `same_answers`.
+`ratio`, `same_answers`, and `decode_s_by_cache`: our decoder alone (`eval.batching.generate_batch` on the
+same prompts at the best batch size) with the preallocated cache and with the list cache it replaced, both in
+this run, and whether they decoded the same tokens (`same_tokens_static_vs_list`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from bench_eval_vs_lmeval import build_model, one_prompt_bank
 from weprompt.bank import bank_catalog, load_task_templates
 from weprompt.common.atomic import atomic_write_text
 from weprompt.data import load_split
+from weprompt.eval.batching import generate_batch, length_batches
 from weprompt.eval.cache import read_predictions
 from weprompt.eval.examples import example_key, render_seed
-from weprompt.eval.generate import max_new_tokens_for
+from weprompt.eval.generate import Generator, max_new_tokens_for
 from weprompt.eval.runner import evaluate
 from weprompt.templates import TARGET_SEP, render
 
@@ -56,6 +59,24 @@ def write_generation_task(
     }  # fmt: skip
     atomic_write_text(out / f"{name}.yaml", yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
     return name, docs
+
+
+def time_decoders(lm, docs: list[dict], max_new: int, bs: int) -> tuple[dict, bool]:
+    """Seconds of our decoder over the queries, preallocated vs list cache (alternating, best of 2)."""
+    gen = Generator(lm.model, lm.tokenizer)
+    ctx = lm.model.config.context_length
+    prompts = [lm.tokenizer.encode(d["query"])[-(ctx - max_new) :] for d in docs]
+    stops = [*gen.stop_ids, lm.tokenizer.eos_id]
+    groups = length_batches([len(p) for p in prompts], bs)
+    seconds: dict[str, float] = {"static": float("inf"), "list": float("inf")}
+    tokens: dict[str, list] = {}
+    for _ in range(2):
+        for name in ("static", "list"):
+            t0 = time.perf_counter()
+            tokens[name] = [generate_batch(lm.model, [prompts[i] for i in g], [max_new] * len(g), stops,
+                                           lm.tokenizer.pad_id, static_cache=name == "static") for g in groups]  # fmt: skip
+            seconds[name] = min(seconds[name], time.perf_counter() - t0)
+    return seconds, tokens["static"] == tokens["list"]
 
 
 def main() -> None:
@@ -95,12 +116,16 @@ def main() -> None:
             out = simple_evaluate(model=model, tasks=[name], task_manager=tm, log_samples=True)
             lm_s[bs] = time.perf_counter() - t0
             lm_pred = {s["doc"]["key"]: s["filtered_resps"][0] for s in out["samples"][name]}
+        best_bs = min(ours_s, key=lambda b: ours_s[b])
+        decode_s, same_tokens = time_decoders(lm, docs, max_new, best_bs)
     same = sum(str(lm_pred.get(k, "")).split("\n")[0].strip() == (v or "") for k, v in ours_pred.items())
     n = len(docs)
     summary = {"task": args.task, "examples": n, "threads": args.threads, "max_new_tokens": max_new,
                "ours_s_by_batch": ours_s, "lmeval_s_by_batch": lm_s,
                "ours_ex_per_s": n / min(ours_s.values()), "lmeval_ex_per_s": n / min(lm_s.values()),
-               "ratio": min(lm_s.values()) / min(ours_s.values()), "same_answers": f"{same}/{len(ours_pred)}"}  # fmt: skip
+               "ratio": min(lm_s.values()) / min(ours_s.values()), "same_answers": f"{same}/{len(ours_pred)}",
+               "decode_batch_size": best_bs, "decode_s_by_cache": decode_s,
+               "same_tokens_static_vs_list": same_tokens}  # fmt: skip
     print(json.dumps(summary))
 
 

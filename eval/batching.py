@@ -14,9 +14,11 @@ So every real query sees exactly the keys it sees unbatched: the scores equal th
 `eval.scoring.score_choices` to float rounding (1e-5 in fp32 at any batch size, tested), and the first
 token of every choice still costs nothing beyond the prompt pass.
 
-Generation (`generate_batch`) left-pads the prompts (positions restart at 0 after the padding, padding
-masked out of every key set), decodes greedily, and drops each row from the batch as soon as it stops
-(EOS or a stop piece, not returned), reaches its budget, or fills the context window.
+Generation (`generate_batch`) right-pads the prompts, so the prompt pass is plain causal attention (the
+fused kernel, no mask), then decodes greedily into a preallocated KV cache (`WeLM.new_kv_cache`): the
+token of step s sits in cache slot `width + s` at position `len(prompt) + s` and sees its prompt's real
+tokens and the decoded ones, never the padding. A row leaves the batch as soon as it stops (EOS or a
+stop piece, not returned), reaches its budget, or fills the context window.
 
 Both functions work with any model that takes `(input_ids, position_ids, past_key_values,
 use_cache, attn_mask, logits_at)` like `pretrain.model.WeLM` (and `eval.hfmodel.HFCausalLM`).
@@ -108,20 +110,6 @@ def score_batch(model, requests: Sequence[Request], pad_id: int = 0) -> list[lis
     return result
 
 
-def _left_padded(prompts: Sequence[Sequence[int]], pad_id: int):
-    lens = torch.tensor([len(p) for p in prompts])
-    width = int(lens.max())
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    for r, p in enumerate(prompts):
-        ids[r, width - len(p) :] = torch.tensor(list(p))
-    real = torch.arange(width)[None, :] >= (width - lens)[:, None]  # (B, width) key is a real token
-    positions = (torch.arange(width)[None, :] - (width - lens)[:, None]).clamp(min=0)
-    # Causal over real keys; a padding query sees itself only (a query seeing nothing would give NaN).
-    eye = torch.eye(width, dtype=torch.bool)
-    mask = (torch.ones(width, width, dtype=torch.bool).tril() & real[:, None, :]) | eye
-    return ids, lens, real, positions, mask[:, None]
-
-
 @torch.no_grad()
 def generate_batch(
     model,
@@ -129,20 +117,34 @@ def generate_batch(
     budgets: Sequence[int],
     stop_ids: Sequence[int],
     pad_id: int = 0,
+    static_cache: bool | None = None,
 ) -> list[list[int]]:
-    """Greedy continuation of each prompt: at most `budgets[r]` new tokens, without the stop token."""
+    """Greedy continuation of each prompt: at most `budgets[r]` new tokens, without the stop token.
+
+    `static_cache` (default: whenever the model has `new_kv_cache`, as `pretrain.model.WeLM`) decodes into
+    a preallocated cache written in place; otherwise into the model's list cache, which every step
+    concatenates anew. Both give the same tokens."""
     if any(not p for p in prompts):
         raise ValueError("empty prompt")
     if not prompts:
         return []
+    if static_cache is None:
+        static_cache = hasattr(model, "new_kv_cache")
     stops, dev = set(stop_ids), _device(model)
-    ids, lens, real, positions, mask = _left_padded(prompts, pad_id)
-    width = ids.shape[1]
-    out = model(ids.to(dev), position_ids=positions.to(dev), attn_mask=mask.to(dev), use_cache=True,
-                logits_at=torch.full((len(prompts),), width - 1, device=dev))  # fmt: skip
+    lens = torch.tensor([len(p) for p in prompts])
+    width, budget = int(lens.max()), torch.tensor(list(budgets))
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    for r, p in enumerate(prompts):
+        ids[r, : len(p)] = torch.tensor(list(p))
+    past = model.new_kv_cache(len(prompts), width + max(1, int(budget.max()))) if static_cache else None
+    # Right padding: causal attention never looks right, so the prompt pass is plain causal (no mask).
+    out = model(ids.to(dev), past_key_values=past, use_cache=True, logits_at=(lens - 1).to(dev))
+    # Keys a decoded token sees: its row's real prompt tokens (not the padding after them), then every
+    # decoded token (cache slots width, width + 1, ...); sliced per step.
+    real = torch.cat([torch.arange(width)[None, :] < lens[:, None],
+                      torch.ones(len(prompts), int(budget.max()), dtype=torch.bool)], dim=1).to(dev)  # fmt: skip
     out_tokens: list[list[int]] = [[] for _ in prompts]
     active = torch.arange(len(prompts))
-    budget = torch.tensor(list(budgets))
     past, logits, step = out.past_key_values, out.logits[:, -1], 0
     while len(active):
         nxt = logits.argmax(dim=-1).cpu()
@@ -157,11 +159,17 @@ def generate_batch(
             break
         if len(keep) < len(active):  # rows that stopped leave the batch
             sel = torch.tensor(keep)
-            active, nxt, real = active[sel], nxt[sel], real[sel]
-            past = [(k.index_select(0, sel.to(dev)), v.index_select(0, sel.to(dev))) for k, v in past]
-        real = torch.cat([real, torch.ones(len(keep), 1, dtype=torch.bool)], dim=1)
+            active, nxt, real = active[sel], nxt[sel], real.index_select(0, sel.to(dev))
+            past = _select_rows(past, sel.to(dev))
         pos = (lens[active] + step)[:, None]
         res = model(nxt[:, None].to(dev), position_ids=pos.to(dev), past_key_values=past, use_cache=True,
-                    attn_mask=real[:, None, None, :].to(dev))  # fmt: skip
+                    attn_mask=real[:, None, None, : width + step + 1])  # fmt: skip
         past, logits, step = res.past_key_values, res.logits[:, -1], step + 1
     return out_tokens
+
+
+def _select_rows(past, rows: torch.Tensor):
+    if isinstance(past, list):
+        return [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in past]
+    past.select_rows(rows)
+    return past

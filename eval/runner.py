@@ -112,6 +112,16 @@ class _TaskRun:
     # Merging shards: (task, k, template id) -> the shards' prediction files for that cell.
     merge_from: dict | None = None
     cells: list = field(default_factory=list)  # sharded run: the prediction files it wrote
+    # The prompt bank's git revision, asked once per evaluation (not once per task): bank dir -> revision.
+    revisions: dict = field(default_factory=dict)
+
+    def bank_revision(self, bank_dir: str | os.PathLike) -> str | None:
+        from weprompt.bank_review import bank_revision
+
+        key = str(bank_dir)
+        if key not in self.revisions:
+            self.revisions[key] = bank_revision(bank_dir)
+        return self.revisions[key]
 
     def gen(self) -> Generator:
         assert self.lm is not None
@@ -263,7 +273,9 @@ class _TaskRun:
             "few_shot_paper": task.few_shot,
             "eval_negatives": task.eval_negatives if o.negatives == "paper" else None,
             "negatives": o.negatives,
-            "prompt_selection": selection_record({name: coll}, resolve_bank_dir(o.bank_dir), statuses),
+            "prompt_selection": selection_record(
+                {name: coll}, resolve_bank_dir(o.bank_dir), statuses, revision_of=self.bank_revision
+            ),
             "templates": [{"id": t.id, "name": t.name} for t in templates],
             "templates_skipped": skipped_templates,
             "trained_on": flagged,

@@ -10,6 +10,8 @@
 - Incremental decoding: `past_key_values` is a per-layer list of (k, v), each (B, n_head, T_past, head_dim),
   keys already rotated. An evaluator can encode a shared prompt once, `expand` the cache to one row per answer
   choice and continue every choice from it (right-pad the choices: causal attention never looks right).
+  For long greedy decoding, `KVCache` (`new_kv_cache`) holds preallocated buffers that each step writes into
+  in place, instead of a list that every step concatenates anew (a copy of the whole cache per step).
 - Embeddings are tied by default: at CPU scale the V·d embedding is a third or more of all parameters and
   tying halves it (faster, and better with little data); at paper scale (V·d = 127M of 1.3B) it hardly
   matters and GPT-3 tied them too. `tie_embeddings: false` unties.
@@ -111,11 +113,49 @@ def preset(name: str, **overrides) -> ModelConfig:
     return dataclasses.replace(PRESETS[name], **overrides)
 
 
+class KVCache:
+    """Preallocated keys and values of every layer, each (B, n_head, capacity, head_dim), filled up to
+    `length`: a forward pass writes its new tokens' keys (rotated) and values at `length` in place and
+    attends over the filled part, then advances `length`. Pass it as `past_key_values` (the pass returns
+    it); rows leave with `select_rows` (greedy decoding drops the rows that stopped)."""
+
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor]):
+        self.keys, self.values, self.length = keys, values, 0
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[2]
+
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.length + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"KV cache of {self.capacity} positions cannot hold {end}")
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def select_rows(self, rows: torch.Tensor) -> None:
+        self.keys = [k.index_select(0, rows) for k in self.keys]
+        self.values = [v.index_select(0, rows) for v in self.values]
+
+
+@dataclass
+class CacheSlot:
+    """One layer's place in a `KVCache`."""
+
+    cache: KVCache
+    layer: int
+
+
+# A list cache holds one (k, v) per layer and grows by concatenation; a `KVCache` is written in place.
+PastKV = list[tuple[torch.Tensor, torch.Tensor]] | KVCache
+
+
 @dataclass
 class ModelOutput:
     logits: torch.Tensor
     loss: torch.Tensor | None = None
-    past_key_values: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    past_key_values: PastKV | None = None
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -137,11 +177,13 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, hd)
         q, k = rotate(qkv[:2], cos, sin).unbind(0)  # q and k rotated in one pass
         v = qkv[2]
-        if past is not None:
+        if isinstance(past, CacheSlot):
+            k, v = past.cache.write(past.layer, k, v)
+        elif past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         # Plain causal attention takes the fused is_causal path; a doc mask or a cache offset needs a mask.
         # (With a cache and one new token, the token may see everything: no mask at all.)
-        is_causal = mask is None and past is None and T > 1
+        is_causal = mask is None and T > 1 and k.shape[2] == T
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
         )
@@ -227,7 +269,7 @@ class WeLM(nn.Module):
         targets: torch.Tensor | None = None,
         doc_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        past_key_values: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        past_key_values: PastKV | None = None,
         use_cache: bool = False,
         attn_mask: torch.Tensor | None = None,
         logits_at: torch.Tensor | None = None,
@@ -237,7 +279,10 @@ class WeLM(nn.Module):
         `logits_at` (B,) computes the logits of one position per row only, shape (B, 1, V): a prompt pass
         needs only its last position, and the vocabulary projection is most of its cost at small scale."""
         B, T = input_ids.shape
-        past_len = past_key_values[0][0].shape[2] if past_key_values else 0
+        if isinstance(past_key_values, KVCache):
+            past_len = past_key_values.length
+        else:
+            past_len = past_key_values[0][0].shape[2] if past_key_values else 0
         if attn_mask is not None and (position_ids is None or doc_ids is not None):
             raise ValueError("attn_mask needs position_ids (and no doc_ids)")
         if attn_mask is None and past_len + T > self.config.context_length:
@@ -270,11 +315,19 @@ class WeLM(nn.Module):
         if torch.is_autocast_enabled(x.device.type):  # q, k come out of autocast matmuls in its dtype
             dt = torch.get_autocast_dtype(x.device.type)
             cos, sin = cos.to(dt), sin.to(dt)
-        presents = []
+        presents: list[tuple[torch.Tensor, torch.Tensor]] = []
         for i, block in enumerate(self.blocks):
-            x, present = block(x, cos, sin, mask, past_key_values[i] if past_key_values else None)
+            if isinstance(past_key_values, KVCache):
+                past: CacheSlot | tuple[torch.Tensor, torch.Tensor] | None = CacheSlot(past_key_values, i)
+            else:
+                past = past_key_values[i] if past_key_values else None
+            x, present = block(x, cos, sin, mask, past)
             if use_cache:
                 presents.append(present)
+        new_past: PastKV = presents
+        if isinstance(past_key_values, KVCache):
+            past_key_values.length += T
+            new_past = past_key_values
         if logits_at is not None:
             x = x[torch.arange(B, device=x.device), logits_at][:, None]
         logits = self.lm_head(self.ln_f(x))
@@ -284,7 +337,14 @@ class WeLM(nn.Module):
             loss = F.cross_entropy(
                 logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX
             )
-        return ModelOutput(logits=logits, loss=loss, past_key_values=presents if use_cache else None)
+        return ModelOutput(logits=logits, loss=loss, past_key_values=new_past if use_cache else None)
+
+    def new_kv_cache(self, batch: int, capacity: int) -> KVCache:
+        """An empty `KVCache` for `batch` rows of up to `capacity` positions, on the model's device and dtype."""
+        cfg, w = self.config, self.embed.weight
+        shape = (batch, cfg.n_head, capacity, cfg.head_dim)
+        keys = [torch.empty(shape, dtype=w.dtype, device=w.device) for _ in range(cfg.n_layer)]
+        return KVCache(keys, [torch.empty_like(k) for k in keys])
 
     @torch.no_grad()
     def generate(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,9 +154,15 @@ def bank_revision(bank_dir: str | os.PathLike) -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-def selection_record(bank: dict[str, TemplateCollection], bank_dir: str | os.PathLike, statuses) -> dict:
+def selection_record(
+    bank: dict[str, TemplateCollection],
+    bank_dir: str | os.PathLike,
+    statuses,
+    revision_of: Callable[[str | os.PathLike], str | None] = bank_revision,
+) -> dict:
     """What a training or evaluation run records about its prompts: the statuses it took, the bank's
-    git revision, a hash of exactly the prompts used, and their ids per task."""
+    git revision, a hash of exactly the prompts used, and their ids per task. `revision_of` finds the
+    revision (git runs twice); an evaluation passes one that asks git once for all its tasks."""
     ids = {n: sorted(t.id for t in c.templates) for n, c in sorted(bank.items()) if c.templates}
     digest = hashlib.sha256()
     for n, c in sorted(bank.items()):
@@ -165,7 +171,7 @@ def selection_record(bank: dict[str, TemplateCollection], bank_dir: str | os.Pat
     return {
         "review_statuses": sorted(statuses) if statuses is not None else "all",
         "bank_dir": str(Path(bank_dir)),
-        "bank_revision": bank_revision(bank_dir),
+        "bank_revision": revision_of(bank_dir),
         "prompts_sha256": digest.hexdigest(),
         "prompt_ids": ids,
     }

@@ -263,3 +263,30 @@ def test_only_approved_prompts_by_default_and_the_run_records_which(tiny_lm, mak
         evaluate(
             tiny_lm, ["ocnli"], [0], limit=1, prompts="reviewed", bank_dir=str(bank), cache_dir=str(tmp_path)
         )
+
+
+def test_bank_revision_is_asked_once_per_evaluation(tiny_lm, make_bank, tmp_path, synth_data, monkeypatch):
+    """Every task records the bank's git revision, but git runs once per evaluation, not once per task."""
+    import subprocess
+
+    bank = make_bank({"ocnli": OCNLI[:1], "chid": CHID[:1]})
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "bank"]):
+        subprocess.run([*git, *args], cwd=bank, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=bank, capture_output=True, text=True, check=True)
+    calls: list = []
+    real_run = subprocess.run
+
+    def counting_run(args, *a, **kw):
+        if args and args[0] == "git":
+            calls.append(args)
+        return real_run(args, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    res = evaluate(
+        tiny_lm, ["ocnli", "chid"], [0], limit=1, bank_dir=str(bank), cache_dir=str(tmp_path / "c")
+    )
+    assert [res["tasks"][t]["prompt_selection"]["bank_revision"] for t in ("ocnli", "chid")] == [
+        head.stdout.strip()
+    ] * 2
+    assert len(calls) == 2, calls  # `git rev-parse HEAD` and `git status`, once

@@ -107,13 +107,19 @@ def test_batched_generation_equals_one_prompt_at_a_time(tiny_lm):
         model.generate(torch.tensor([p]), b, eos_id=tok.eos_id, stop_ids=stops)[0]
         for p, b in zip(prompts, budgets, strict=True)
     ]
+    assert hasattr(model, "new_kv_cache")  # so the default below decodes into the preallocated cache
     assert len({len(r) for r in ref}) > 1  # rows stop at different steps
     assert generate_batch(model, prompts, budgets, [*stops, tok.eos_id], tok.pad_id) == ref
+    # the list cache (what a model without `new_kv_cache` gets) decodes the same tokens
+    assert (
+        generate_batch(model, prompts, budgets, [*stops, tok.eos_id], tok.pad_id, static_cache=False) == ref
+    )
     # no stop rule: rows run to different budgets, and to the end of the context window
     ctx = model.config.context_length
     budgets = [5, 1, ctx - len(prompts[2]), 9]
     ref = [model.generate(torch.tensor([p]), b)[0] for p, b in zip(prompts, budgets, strict=True)]
     assert generate_batch(model, prompts, budgets, [], tok.pad_id) == ref
+    assert generate_batch(model, prompts, budgets, [], tok.pad_id, static_cache=False) == ref
     assert [len(r) for r in ref] == budgets
 
 

@@ -80,6 +80,28 @@ def test_cache_prefix_then_continuation(model):
     assert torch.allclose(torch.cat(logits, 1), full, atol=1e-5, rtol=0)
 
 
+def test_preallocated_cache_equals_list_cache(model):
+    """`KVCache` (written in place) gives the list cache's logits: prompt at once, then token by token,
+    after rows leave the batch, and it refuses to overflow its capacity."""
+    torch.manual_seed(4)
+    x = torch.randint(0, V, (3, 30))
+    full = model(x).logits
+    cache = model.new_kv_cache(3, 30)
+    out = model(x[:, :17], past_key_values=cache, use_cache=True)
+    assert out.past_key_values is cache and cache.length == 17
+    logits = [out.logits]
+    for t in range(17, 25):
+        logits.append(model(x[:, t : t + 1], past_key_values=cache, use_cache=True).logits)
+    assert torch.allclose(torch.cat(logits, 1), full[:, :25], atol=1e-5, rtol=0)
+    rest = model(x[:, 25:28], past_key_values=cache, use_cache=True).logits  # several tokens: causal mask
+    assert torch.allclose(rest, full[:, 25:28], atol=1e-5, rtol=0)
+    cache.select_rows(torch.tensor([2, 0]))
+    last = model(x[[2, 0], 28:30], past_key_values=cache, use_cache=True).logits
+    assert torch.allclose(last, full[[2, 0], 28:30], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="cannot hold 31"):
+        model(x[[2, 0], :1], past_key_values=cache, use_cache=True)
+
+
 def test_shared_prompt_cache_for_choices(model):
     """The evaluator's pattern: encode the prompt once, expand the cache, score right-padded choices."""
     torch.manual_seed(2)
