@@ -146,8 +146,11 @@ def plot_ladder(rungs: list[Rung], out_dir: Path) -> dict[str, str]:
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         for mode in MODES:
-            pts = [(r.params, _interval(_by_key(r).get((task, mode)))) for r in rungs]
-            pts = [(p, m, ci) for p, (m, ci) in pts if m is not None and ci is not None]
+            pts: list[tuple[int, float, list[float]]] = []
+            for r in rungs:
+                m, ci = _interval(_by_key(r).get((task, mode)))
+                if m is not None and ci is not None:
+                    pts.append((r.params, m, ci))
             if pts:
                 xs = [p for p, _, _ in pts]
                 ys = [100 * m for _, m, _ in pts]
@@ -168,8 +171,8 @@ def plot_ladder(rungs: list[Rung], out_dir: Path) -> dict[str, str]:
     curves = {(f"{r.params / 1e6:.1f}M", unit): pts for r in rungs for unit, pts in heldout_curves(r).items()}
     if curves:
         fig, ax = plt.subplots(figsize=(7, 3.6))
-        for (size, unit), pts in curves.items():
-            ax.plot([s for s, _ in pts], [a for _, a in pts], marker=".", label=f"{size} {unit}")
+        for (size, unit), curve in curves.items():
+            ax.plot([s for s, _ in curve], [a for _, a in curve], marker=".", label=f"{size} {unit}")
         ax.set_xlabel("fine-tuning step")
         ax.set_ylabel("held-out accuracy (probe)")
         ax.legend(fontsize=6)
