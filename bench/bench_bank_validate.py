@@ -15,13 +15,18 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]  # every run starts here (../shared/data), whichever tree
+from weprompt.common import paths
+
+ROOT = Path(__file__).resolve().parents[1]
+# Each run starts in its own tree (`python -m` puts the working directory first on sys.path, so the
+# tree must be the working directory, not only PYTHONPATH); the data dir is fixed for both.
+DATA_DIR = str(paths.data_dir()[0])
 
 
 def run_once(tree: Path, extra: list[str]) -> tuple[float, dict]:
     cmd = [sys.executable, "-m", "weprompt.cli.main", "bank", "validate", "--json", *extra]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(tree)},
+    proc = subprocess.run(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), paths.DATA_ENV: DATA_DIR},
                           capture_output=True, text=True, check=False)  # fmt: skip
     seconds = time.perf_counter() - start
     if proc.returncode not in (0, 1):  # 1: the bank has errors, still a report

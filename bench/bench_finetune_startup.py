@@ -7,7 +7,7 @@ held-out loss and accuracy), which the script checks and prints.
 
     python bench/bench_finetune_startup.py --config /tmp/cpu.yaml --before /tmp/before --rounds 2
 
-The config's base and shards should be absolute paths (the runs start from each tree's root).
+The config's base and shards should be absolute paths: each run starts in its own tree.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from weprompt.common import paths
+
 TIMING_KEYS = {"tokens_per_s", "mfu", "elapsed_s", "seconds"}
-ROOT = Path(__file__).resolve().parents[1]  # every run starts here (../shared/data), whichever tree
+ROOT = Path(__file__).resolve().parents[1]
+# Each run starts in its own tree (`python -m` puts the working directory first on sys.path, so the
+# tree must be the working directory, not only PYTHONPATH); the data dir is fixed for both.
+DATA_DIR = str(paths.data_dir()[0])
 COMPARED_FILES = ("leakage.json", "split.json", "prompts.json", "mixture.json")
 
 
@@ -30,12 +35,12 @@ def run_once(tree: Path, config: str, run_dir: Path) -> dict:
     """One `weprompt finetune --steps 1` in `tree`: seconds to the training loop and in all."""
     cmd = [sys.executable, "-m", "weprompt.cli.main", "finetune", "--config", config, "--steps", "1",
            "--run-dir", str(run_dir), "--set", "train.logging.plot=false"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree), paths.DATA_ENV: DATA_DIR}
     start = time.perf_counter()
     first_loop = None
     lines: list[str] = []
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        cmd, cwd=tree, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
     assert proc.stderr is not None
     buf = ""
@@ -53,8 +58,11 @@ def run_once(tree: Path, config: str, run_dir: Path) -> dict:
 
 
 def outputs(run_dir: Path) -> dict:
-    """What must not change: the compared files' bytes and the log's numbers without timings."""
+    """What must not change: the compared files' bytes (prompts.json without the bank's place), the log's
+    numbers without timings."""
     out = {name: (run_dir / name).read_text(encoding="utf-8") for name in COMPARED_FILES}
+    prompts = json.loads(out["prompts.json"])  # where the bank is and its git revision differ by tree
+    out["prompts.json"] = {k: v for k, v in prompts.items() if k not in ("bank_dir", "bank_revision")}
     records = [json.loads(ln) for ln in (run_dir / "train_log.jsonl").read_text().splitlines()]
     out["train_log"] = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
     return out

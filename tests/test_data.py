@@ -129,18 +129,3 @@ def test_load_rows_equals_the_dataset_read_back(tmp_path):
     assert [list(r) for r in rows] == [list(r) for r in back]
     assert rows[0]["n"] == "1"  # numbers among strings became strings
     assert rows[0]["ans"] == ["A"] and rows[1]["extra"] is None
-
-
-def test_head_rows_parse_only_the_first_lines(tmp_path):
-    from weprompt.data import head_rows
-
-    # line 3 is not JSON: reading two rows never parses it, reading three does
-    _write(tmp_path, "ocnli", "train", [json.dumps(r, ensure_ascii=False) for r in MIXED[:2]] + ["{bad"])
-    assert head_rows("ocnli", "train", 2, tmp_path) == [
-        {"id": 1, "label": "neutral", "ans": ["A"], "n": 1.0, "meta": {"a": 1, "b": None},
-         "spans": [{"s": 1, "t": None}], "late": None, "label_id": 1},
-        {"id": 2, "label": "entailment", "ans": ["B", "C"], "n": 2.5, "meta": {"a": None, "b": "x"},
-         "spans": [{"s": None, "t": "y"}], "late": None, "label_id": 0},
-    ]  # fmt: skip
-    with pytest.raises(DataError, match=r"train.jsonl.gz:3: invalid JSON"):
-        head_rows("ocnli", "train", 3, tmp_path)

@@ -328,22 +328,3 @@ def test_rate_rule_tolerates_a_rare_data_gap():
         ]
         assert bool(hits) is flagged
         assert not hits or hits[0].message.startswith("3 of 60 examples")
-
-
-def test_examples_read_only_the_first_rows_unless_a_template_needs_more(tmp_path):
-    """`bank validate` parses only the first rows of a split when they hold every field the templates
-    name; a field that only later rows have sends it to the whole split, so the report is unchanged."""
-    import gzip
-
-    lines = [{"id": i, "sentence1": "甲", "sentence2": "乙", "label": "neutral"} for i in range(4)]
-    lines[3]["late"] = "丙"
-    for split in OCNLI.splits:
-        (tmp_path / "ocnli").mkdir(exist_ok=True)
-        with gzip.open(tmp_path / "ocnli" / f"{split}.jsonl.gz", "wt", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines) + "{not json\n")
-    examples, fields = task_examples(OCNLI, 2, tmp_path, needed={"sentence1", "label"})
-    assert [e["id"] for e in examples] == [0, 1] * len(OCNLI.splits) and "late" not in fields
-    from weprompt.data import DataError
-
-    with pytest.raises(DataError, match="invalid JSON"):  # the whole split is read: its bad line shows
-        task_examples(OCNLI, 2, tmp_path, needed={"sentence1", "late"})

@@ -8,51 +8,24 @@ from dataclasses import dataclass, field
 
 from weprompt.bank import NO_PROMPTS_YET, load_bank, prompts_pending
 from weprompt.catalog import Task
-from weprompt.data import DataError, head_rows, load_rows
-from weprompt.templates import Template, check_syntax, referenced_fields
+from weprompt.data import DataError, load_rows
 from weprompt.validate import DEFAULT_BUDGET, Issue, validate_task
 
 
 def task_examples(
-    task: Task,
-    per_split: int,
-    data_dir: str | os.PathLike | None = None,
-    needed: set[str] | None = None,
+    task: Task, per_split: int, data_dir: str | os.PathLike | None = None
 ) -> tuple[list[dict], set[str]]:
-    """The first `per_split` examples of every split (schemas can differ by split) and the field names.
+    """The first `per_split` examples of every split (schemas can differ by split) and all field names.
 
-    With `needed` (the fields the templates reference), only the first `per_split` lines of a split are
-    parsed when their rows have every needed field; otherwise (or on any error) the whole split is read,
-    so a field that only later rows have, a missing file or an empty split reads exactly as before."""
+    The whole split is read: a field's type is widened over every row (`weprompt.data.widen`), so the
+    first rows as the sampler sees them depend on the later ones (a dict's keys, a letter among lists)."""
     examples: list[dict] = []
     fields: set[str] = set()
     for split in task.splits:
-        head = _head(task, split, per_split, data_dir) if needed is not None else None
-        if head and needed is not None and needed <= set(head[0]):
-            fields |= set(head[0])
-            examples += head
-            continue
         rows = load_rows(task.name, split, data_dir)
-        fields |= set(rows[0]) if rows else set()
+        fields |= set(rows[0])
         examples += rows[:per_split]
     return examples, fields
-
-
-def _head(task: Task, split: str, n: int, data_dir) -> list[dict] | None:
-    try:
-        return head_rows(task.name, split, n, data_dir)
-    except DataError:
-        return None  # the whole-split read reports it as it always has
-
-
-def referenced(templates: list[Template]) -> set[str]:
-    """Every data field the templates' bodies and answer choices name."""
-    out: set[str] = set()
-    for t in templates:
-        for source in (t.jinja, t.answer_choices):
-            if source and check_syntax(source) is None:
-                out |= referenced_fields(source)
-    return out
 
 
 @dataclass
@@ -89,7 +62,7 @@ def check_bank(
             report.excluded[name] = NO_PROMPTS_YET
             continue
         try:
-            examples, fields = task_examples(task, per_split, data_dir, referenced(coll.templates))
+            examples, fields = task_examples(task, per_split, data_dir)
         except DataError as e:
             report.issues.append(Issue("no_examples", "error", name, None, str(e)))
             continue

@@ -256,18 +256,6 @@ def load_rows(
     return list(load_split(task, split, data_dir, catalog))
 
 
-def head_rows(
-    task: str,
-    split: str,
-    n: int,
-    data_dir: str | os.PathLike | None = None,
-    catalog: Catalog | None = None,
-) -> list[dict]:
-    """The first `n` lines' rows of a local split, widened among themselves (`widen`). Only they are parsed;
-    the rest of the file is decompressed and dropped, so a truncated gzip file is still an error."""
-    return _columns_widened(list(iter_rows(task, split, data_dir, limit=n, catalog=catalog)))
-
-
 def load_split(
     task: str, split: str, data_dir: str | os.PathLike | None = None, catalog: Catalog | None = None
 ):

@@ -10,6 +10,7 @@ diff-friendly layout; saving an unchanged collection writes the original bytes b
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections import Counter
@@ -224,9 +225,15 @@ def check_syntax(source: str) -> tuple[int, str] | None:
 
 
 def referenced_fields(source: str) -> set[str]:
+    """The data fields a template source names (a fresh set; the parse is cached per source)."""
+    return set(_referenced_fields(source))
+
+
+@functools.lru_cache(maxsize=20000)
+def _referenced_fields(source: str) -> frozenset[str]:
     from jinja2 import meta
 
-    return set(meta.find_undeclared_variables(ENV.parse(source))) - {"answer_choices"}
+    return frozenset(meta.find_undeclared_variables(ENV.parse(source))) - {"answer_choices"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,10 +265,13 @@ class _Loader(_NoDuplicateKeys, yaml.SafeLoader):
     """The pure-Python loader: the fallback, and the one whose error messages the bank reports."""
 
 
-# libyaml's parser, when PyYAML was built with it: the same constructors, about 5x faster on the bank.
-_CLoader: type | None = (
-    type("_CLoader", (_NoDuplicateKeys, yaml.CSafeLoader), {}) if hasattr(yaml, "CSafeLoader") else None
-)
+_CLoader: type[yaml.CSafeLoader] | None = None
+if hasattr(yaml, "CSafeLoader"):
+
+    class _LibYAMLLoader(_NoDuplicateKeys, yaml.CSafeLoader):
+        """libyaml's parser, when PyYAML was built with it: the same constructors, ~8x faster on the bank."""
+
+    _CLoader = _LibYAMLLoader
 
 
 def _construct_metadata(loader: yaml.SafeLoader, node: yaml.Node) -> TemplateMetadata:
@@ -276,10 +286,11 @@ def _construct_template(loader: yaml.SafeLoader, node: yaml.Node) -> dict:
     return data
 
 
-for _loader in (_Loader, _CLoader):
-    if _loader is not None:
-        _loader.add_constructor("!TemplateMetadata", _construct_metadata)
-        _loader.add_constructor("!Template", _construct_template)
+_Loader.add_constructor("!TemplateMetadata", _construct_metadata)
+_Loader.add_constructor("!Template", _construct_template)
+if _CLoader is not None:
+    _CLoader.add_constructor("!TemplateMetadata", _construct_metadata)
+    _CLoader.add_constructor("!Template", _construct_template)
 
 
 def _is_uuid(value: str) -> bool:
