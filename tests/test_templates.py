@@ -234,7 +234,10 @@ def test_libyaml_and_python_loaders_read_the_bank_alike():
     "text, message",
     [
         ("dataset: x\ntemplates: b: c\n", "x.yaml:2: invalid YAML: mapping values are not allowed here"),
-        ("dataset: x\ntemplates:\n\tb: 1\n", "x.yaml:3: invalid YAML: found character '\\t' that cannot start"),
+        (
+            "dataset: x\ntemplates:\n\tb: 1\n",
+            "x.yaml:3: invalid YAML: found character '\\t' that cannot start",
+        ),
     ],
 )
 def test_errors_read_as_the_python_loader_words_them(text, message):
