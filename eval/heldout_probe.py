@@ -17,7 +17,7 @@ import statistics
 import torch.nn as nn
 
 from weprompt.bank import bank_catalog, load_task_templates
-from weprompt.data import load_split
+from weprompt.data import load_rows
 from weprompt.eval.aggregate import score_prompt, summarize
 from weprompt.eval.examples import PromptBuilder, example_key, usable_templates
 from weprompt.eval.modelio import LoadedModel
@@ -43,8 +43,7 @@ def _task_sample(req: ProbeRequest, catalog, name: str) -> tuple | None:
         log.warning("held-out probe: '%s' has no usable original-task prompt; not probed", name)
         return None
     split = task.eval_split
-    ds = load_split(name, split, req.data_dir, catalog=catalog)
-    rows = ds.select(range(min(req.examples, len(ds)))).to_list()
+    rows = load_rows(name, split, req.data_dir, catalog=catalog)[: req.examples]
     builders = [
         PromptBuilder(task, t, req.tokenizer, req.context_length, 0, req.seed, [], split, split)  # type: ignore[arg-type]
         for t in templates[: req.prompts]

@@ -22,6 +22,8 @@ import yaml
 
 from weprompt.common.atomic import atomic_write_text
 from weprompt.eval.bootstrap import mean_interval, paired_bootstrap
+from weprompt.eval.heldout_report import PLOT_FILE as HELDOUT_PLOT
+from weprompt.eval.heldout_report import heldout_series, heldout_table, plot_heldout
 
 MODES = {
     "welm_zero_shot": "WeLM zero-shot",
@@ -235,7 +237,7 @@ def _spread_table(cells: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(cells: list[dict], meta: dict, plots: dict[str, str]) -> str:
+def markdown(cells: list[dict], meta: dict, plots: dict[str, str], heldout: list[str] | None = None) -> str:
     paper = load_paper()
     lines = ["# WePrompt held-out evaluation (Table-6 shaped)", ""]
     lines += [
@@ -273,6 +275,9 @@ def markdown(cells: list[dict], meta: dict, plots: dict[str, str]) -> str:
                 f"- **{f['finding']}**: out-of-scope rate by mode "
                 + ", ".join(f"{MODES[m]} {v:.1%}" for m, v in sorted(f["out_of_scope_by_mode"].items()))
             )
+    if heldout:
+        lines += ["", "## Held-out test tasks during fine-tuning (accuracy and loss against step)", ""]
+        lines += heldout
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({path})" for name, path in plots.items()]
@@ -410,7 +415,12 @@ def _plot_curves(curves: dict[str, list[dict]], plt, out: Path) -> None:
     plt.close(fig)
 
 
-def plot_all(cells: list[dict], curves: dict[str, list[dict]], out_dir: Path) -> dict[str, str]:
+def plot_all(
+    cells: list[dict],
+    curves: dict[str, list[dict]],
+    out_dir: Path,
+    heldout: dict[str, list[dict]] | None = None,
+) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -424,6 +434,8 @@ def plot_all(cells: list[dict], curves: dict[str, list[dict]], out_dir: Path) ->
     if curves:
         _plot_curves(curves, plt, out_dir / "training_curves.png")
         plots["training curves"] = "training_curves.png"
+    if heldout and plot_heldout(heldout, plt, out_dir / HELDOUT_PLOT):
+        plots["held-out accuracy and loss"] = HELDOUT_PLOT
     return plots
 
 
@@ -431,8 +443,9 @@ def write_report(cells: list[dict], meta: dict, curves: dict[str, list[dict]], o
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cells = [{**c, "baseline": best_baseline(c), "beats_baseline": beats_baseline(c)} for c in cells]
-    plots = plot_all(cells, curves, out)
-    md = markdown(cells, meta, plots)
+    heldout = {unit: heldout_series(records) for unit, records in curves.items()}
+    plots = plot_all(cells, curves, out, heldout)
+    md = markdown(cells, meta, plots, heldout_table(heldout))
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", to_html(md))
     data = {"meta": meta, "baselines": baseline_summary(cells), "cells": cells}

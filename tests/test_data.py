@@ -108,3 +108,24 @@ def test_empty_split(tmp_path):
     _write(tmp_path, "ocnli", "train", [])
     with pytest.raises(DataError, match="the split is empty"):
         load_split("ocnli", "train", tmp_path)
+
+
+# Rows whose fields change type between rows: each of widen's rules, nested, and a key only later rows have.
+MIXED = [
+    {"id": 1, "label": "neutral", "ans": "A", "n": 1, "meta": {"a": 1}, "spans": [{"s": 1}], "late": None},
+    {"id": 2, "label": "entailment", "ans": ["B", "C"], "n": 2.5, "meta": {"b": "x"}, "spans": [{"t": "y"}]},
+    {"id": 3, "label": "neutral", "ans": None, "n": "3", "meta": None, "spans": [], "extra": True},
+]
+
+
+def test_load_rows_equals_the_dataset_read_back(tmp_path):
+    """The sampler's rows (no Arrow round trip) are the Dataset's rows: values, types and key order."""
+    from weprompt.data import load_rows
+
+    _write(tmp_path, "ocnli", "train", [json.dumps(r, ensure_ascii=False) for r in MIXED])
+    rows = load_rows("ocnli", "train", tmp_path)
+    back = list(load_split("ocnli", "train", tmp_path))
+    assert json.dumps(rows, ensure_ascii=False) == json.dumps(back, ensure_ascii=False)
+    assert [list(r) for r in rows] == [list(r) for r in back]
+    assert rows[0]["n"] == "1"  # numbers among strings became strings
+    assert rows[0]["ans"] == ["A"] and rows[1]["extra"] is None

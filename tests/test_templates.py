@@ -213,3 +213,38 @@ def test_choice_calls_become_filters():
         assert tool.hoist_literals(tool.convert(before)) == after
     t = Template(name="c", jinja=tool.convert("{% set n = 5 %}{{ choice([1, choice(range(n))]) }} ||| x"))
     assert {render(t, {}, seed=s).input for s in range(200)} == {"0", "1", "2", "3", "4"}
+
+
+def test_libyaml_and_python_loaders_read_the_bank_alike():
+    """Templates are parsed by libyaml when PyYAML has it; every bank file must parse as in pure Python."""
+    import yaml
+
+    from weprompt import templates
+
+    if templates._CLoader is None:
+        pytest.skip("PyYAML without libyaml: only the pure-Python loader runs")
+    for coll in load_bank()[1].values():
+        if coll.path is None or not coll.path.exists():
+            continue
+        text, path = coll.path.read_text(encoding="utf-8"), coll.path
+        assert yaml.load(text, Loader=templates._CLoader) == yaml.load(text, Loader=templates._Loader), path
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dataset: x\ntemplates: b: c\n", "x.yaml:2: invalid YAML: mapping values are not allowed here"),
+        (
+            "dataset: x\ntemplates:\n\tb: 1\n",
+            "x.yaml:3: invalid YAML: found character '\\t' that cannot start",
+        ),
+    ],
+)
+def test_errors_read_as_the_python_loader_words_them(text, message):
+    """libyaml words errors differently ('... not allowed in this context'); a file that fails there is
+    parsed again by the pure-Python loader, so the message stays the one users and tools know."""
+    from weprompt.templates import TemplateError, parse_templates
+
+    with pytest.raises(TemplateError) as e:
+        parse_templates(text, "x.yaml")
+    assert str(e.value).startswith(message)

@@ -8,20 +8,23 @@ from dataclasses import dataclass, field
 
 from weprompt.bank import NO_PROMPTS_YET, load_bank, prompts_pending
 from weprompt.catalog import Task
-from weprompt.data import DataError, load_split
+from weprompt.data import DataError, load_rows
 from weprompt.validate import DEFAULT_BUDGET, Issue, validate_task
 
 
 def task_examples(
     task: Task, per_split: int, data_dir: str | os.PathLike | None = None
 ) -> tuple[list[dict], set[str]]:
-    """The first `per_split` examples of every split (schemas can differ by split) and all field names."""
+    """The first `per_split` examples of every split (schemas can differ by split) and all field names.
+
+    The whole split is read: a field's type is widened over every row (`weprompt.data.widen`), so the
+    first rows as the sampler sees them depend on the later ones (a dict's keys, a letter among lists)."""
     examples: list[dict] = []
     fields: set[str] = set()
     for split in task.splits:
-        ds = load_split(task.name, split, data_dir)
-        fields |= set(ds.column_names)
-        examples += list(ds.select(range(min(per_split, len(ds)))))
+        rows = load_rows(task.name, split, data_dir)
+        fields |= set(rows[0])
+        examples += rows[:per_split]
     return examples, fields
 
 

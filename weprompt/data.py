@@ -137,10 +137,12 @@ def iter_rows(
     yield from read_jsonl(path, t, limit)
 
 
-def _kind(v) -> str:
-    return {bool: "bool", int: "num", float: "num", str: "str", list: "list", dict: "dict"}.get(
-        type(v), "str"
-    )
+_KINDS = {bool: "bool", int: "num", float: "num", str: "str", list: "list", dict: "dict"}
+
+
+def _kinds(types: set[type]) -> set[str]:
+    """The kinds of the non-None values' types."""
+    return {_KINDS.get(t, "str") for t in types if t is not type(None)}
 
 
 def widen(values: list) -> list:
@@ -150,64 +152,108 @@ def widen(values: list) -> list:
     next, a slot value that is sometimes a number). The rule: a scalar among lists becomes a
     one-element list; numbers among strings become strings; ints among floats become floats; dicts
     are widened key by key (missing keys become None); list elements are widened together.
+    A column that needs no change is returned as it is (the same list object: callers test `is`).
     """
-    kinds = {_kind(v) for v in values if v is not None}
+    types = set(map(type, values))  # one pass in C; the rules look at the distinct types only
+    kinds = _kinds(types)
     if "list" in kinds and len(kinds) > 1:
-        values = [v if v is None or isinstance(v, list) else [v] for v in values]
-        kinds = {"list"}
+        return _widen_lists([v if v is None or isinstance(v, list) else [v] for v in values])
     if len(kinds) > 1:
         if "dict" in kinds:
             return [
                 None if v is None else json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v)
                 for v in values
             ]
-        if kinds == {"num"}:
-            return values
         return [None if v is None else label_key(v) for v in values]
     if kinds == {"dict"}:
-        keys = list(dict.fromkeys(k for v in values if v for k in v))
-        columns = {k: widen([None if v is None else v.get(k) for v in values]) for k in keys}
-        return [None if v is None else {k: columns[k][i] for k in keys} for i, v in enumerate(values)]
+        return _widen_dicts(values)
     if kinds == {"list"}:
-        flat = widen([x for v in values if v for x in v])
-        out: list[list | None] = []
-        pos = 0
-        for v in values:
-            if v is None:
-                out.append(None)
-            else:
-                out.append(flat[pos : pos + len(v)])
-                pos += len(v)
-        return out
-    if kinds == {"num"} and any(isinstance(v, float) for v in values):
+        return _widen_lists(values)
+    if kinds == {"num"} and float in types and int in types:
         return [None if v is None else float(v) for v in values]
     return values
 
 
+def _widen_dicts(dicts: list) -> list:
+    """Dicts (or None) widened key by key: every dict gets every key, in first-seen order (None if missing).
+    When nothing changes, the same list (and dicts) come back."""
+    keys = list(dict.fromkeys(k for d in dicts if d for k in d))
+    inputs = {k: [None if d is None else d.get(k) for d in dicts] for k in keys}
+    columns = {k: widen(col) for k, col in inputs.items()}
+    order = tuple(keys)
+    if all(columns[k] is inputs[k] for k in keys) and all(d is None or tuple(d) == order for d in dicts):
+        return dicts
+    return [None if d is None else {k: columns[k][i] for k in keys} for i, d in enumerate(dicts)]
+
+
+def _widen_lists(values: list) -> list:
+    flat_in = [x for v in values if v for x in v]
+    flat = widen(flat_in)
+    if flat is flat_in:
+        return values
+    out: list[list | None] = []
+    pos = 0
+    for v in values:
+        if v is None:
+            out.append(None)
+        else:
+            out.append(flat[pos : pos + len(v)])
+            pos += len(v)
+    return out
+
+
 def _columns_widened(rows: list[dict]) -> list[dict]:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    columns = {k: widen([r.get(k) for r in rows]) for k in keys}
-    return [{k: columns[k][i] for k in keys} for i in range(len(rows))]
+    return _widen_dicts(rows)
 
 
-_DATASET_CACHE: dict[tuple[Path, float, str], object] = {}
+_ROWS_CACHE: dict[tuple[Path, int, int, str], list[dict]] = {}
+_DATASET_CACHE: dict[tuple[Path, int, int, str], object] = {}
+
+
+def _file_key(path: Path, task: Task) -> tuple[Path, int, int, str]:
+    st = path.stat()
+    return (path, st.st_mtime_ns, st.st_size, task.name)
+
+
+def _local_rows(path: Path, task: Task) -> list[dict]:
+    """Every row of a local split file, widened column by column (`widen`): what the Dataset holds."""
+    key = _file_key(path, task)
+    if key not in _ROWS_CACHE:
+        rows = list(read_jsonl(path, task))
+        if not rows:
+            raise DataError(f"{path}: the split is empty")
+        _ROWS_CACHE[key] = _columns_widened(rows)
+    return _ROWS_CACHE[key]
 
 
 def _load_local(path: Path, task: Task):
     import datasets
 
-    key = (path, path.stat().st_mtime, task.name)
+    key = _file_key(path, task)
     if key in _DATASET_CACHE:
         return _DATASET_CACHE[key]
-    rows = list(read_jsonl(path, task))
-    if not rows:
-        raise DataError(f"{path}: the split is empty")
+    rows = _local_rows(path, task)
     try:
-        ds = datasets.Dataset.from_list(_columns_widened(rows))
+        ds = datasets.Dataset.from_list(rows)
     except Exception as e:  # Arrow cannot type a field that changes type between rows
         raise DataError(f"{path}: rows do not share one schema ({type(e).__name__}: {e})") from None
     _DATASET_CACHE[key] = ds
     return ds
+
+
+def load_rows(
+    task: str, split: str, data_dir: str | os.PathLike | None = None, catalog: Catalog | None = None
+) -> list[dict]:
+    """The rows of one split as plain dicts, equal to `list(load_split(...))` without building an Arrow
+    table and reading it back (the sampler's pools and the leakage check need Python rows, and the round
+    trip cost most of a fine-tuning run's start-up). The list is cached: do not modify it or its rows."""
+    catalog = catalog or load_catalog()
+    t = catalog.task(task)
+    root, _ = paths.data_dir(data_dir)
+    path = split_file(root, t.name, split) if root.is_dir() else None
+    if path is not None:
+        return _local_rows(path, t)
+    return list(load_split(task, split, data_dir, catalog))
 
 
 def load_split(

@@ -10,7 +10,9 @@ report and the checkpoints.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -20,7 +22,7 @@ from weprompt.bank_review import PROMPT_SELECTIONS, selection_record
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.config import ConfigError, dump_config
 from weprompt.common.errors import UserError
-from weprompt.data import load_split
+from weprompt.data import load_rows
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
 from weprompt.finetune_heldout import HeldOutConfig, ProbeFactory, heldout_hooks, require_probe
 from weprompt.leakage import LeakageError, leakage_report
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from weprompt.pretrain.tokenizer import Tokenizer
 
 
+log = logging.getLogger(__name__)
 SplitMode = Literal["strong", "weak", "all", "single"]
 
 
@@ -91,7 +94,7 @@ def _pools(cfg: FinetuneConfig, split: Split, bank, split_of) -> list:
     return build_pools(
         split.train_tasks,
         bank,
-        lambda n: load_split(n, split_of(n), cfg.data_dir),
+        lambda n: load_rows(n, split_of(n), cfg.data_dir),
         cfg.sampler.max_examples_per_task,
         cfg.sampler.seed,
         held_out=split.excluded,
@@ -153,9 +156,12 @@ def _finetune(
     from weprompt.pretrain.engine.trainer import Trainer
 
     run_dir = Path(cfg.train.run_dir)
+    stage = _Stages()
     tok, tok_dir = _base_tokenizer(cfg, base_dir, model_cfg)
     catalog, bank, split = _write_split(cfg, run_dir)
+    stage.done(f"bank and split ({len(split.train_tasks)} training tasks)")
     _check_leakage(cfg, catalog, split, run_dir)
+    stage.done("leakage report (training task files read)")
     seq_len = model_cfg.context_length + 1
     pools = _pools(cfg, split, bank, lambda n: "train")
     weights = planned_weights(cfg, catalog, split, pools)
@@ -163,8 +169,11 @@ def _finetune(
     source = _sources(cfg, split, tok, seq_len, pools, cfg.sampler.seed, shards, weights)
     category_of = {n: t.category for n, t in catalog.tasks.items()}
     write_mixture = mixture_writer(source, [p.name for p in pools], weights, category_of, run_dir)
+    stage.done(f"training pools ({sum(len(p.rows) for p in pools)} examples)")
     val_batches = _validation_batches(cfg, catalog, bank, split, tok, seq_len)
+    stage.done(f"{len(val_batches)} validation batches")
     hooks = heldout_hooks(cfg, split.test_tasks, catalog, bank, tok, seq_len, probe_factory)
+    stage.done(f"held-out hooks ({', '.join(hooks) or 'none'})")
     train_cfg = _train_config(cfg, base_dir, pools, tok, seq_len)
     trainer = Trainer(
         train_cfg,
@@ -192,6 +201,18 @@ def _finetune(
     write_mixture(result.step)
     report = _write_sampling_report(source, split, bank, run_dir)
     return _write_summary(cfg, split, result, report, run_dir)
+
+
+class _Stages:
+    """Logs each start-up stage as it ends, with its seconds (the run is silent until the first step else)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+
+    def done(self, what: str) -> None:
+        now = time.perf_counter()
+        log.info("finetune start-up: %s in %.1fs (%.1fs so far)", what, now - self.last, now - self.start)
+        self.last = now
 
 
 def _base_tokenizer(cfg: FinetuneConfig, base_dir: Path, model_cfg: ModelConfig) -> tuple[Tokenizer, Path]:

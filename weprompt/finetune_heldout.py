@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from weprompt.common.config import ConfigError
 from weprompt.common.errors import UserError
-from weprompt.data import load_split
+from weprompt.data import load_rows
 from weprompt.finetune_data import FinetuneBatches
 from weprompt.packing import Packer
 from weprompt.pretrain.engine.grouploss import GroupLossMeter, model_loss
@@ -103,7 +103,7 @@ def heldout_batches(
     and the names of their loss groups (the tasks with prompts in the bank)."""
 
     def rows(name: str):
-        return load_split(name, catalog.task(name).eval_split, cfg.data_dir, catalog=catalog)
+        return load_rows(name, catalog.task(name).eval_split, cfg.data_dir, catalog=catalog)
 
     usable = [t for t in tasks if t in bank and bank[t].templates]
     if not usable:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.usefixtures("synth_data")  # the tiny base trains and e
 
 FT = {
     "val_batches": 1,
+    "heldout": {"val_batches": 1, "examples": 2, "prompts": 1},  # held-out curves in the report
     "sampler": {"block": 32},
     "train": {
         "total_steps": 2,
@@ -58,7 +59,8 @@ def test_matrix_report_and_resume(tiny_base, tmp_path):
     assert all(len(c["per_example"]) == 6 for c in cells)
     few = next(c for c in cells if c["mode"] == "welm_few_shot")
     assert few["shots"] == 5  # the catalog's (paper's) count for OCNLI
-    for png in ("bars_by_category.png", "box_prompts.png", "training_curves.png"):
+    _assert_heldout_curves(text, tmp_path / "exp" / "models")
+    for png in ("bars_by_category.png", "box_prompts.png", "training_curves.png", "heldout_curves.png"):
         assert (report.parent / png).stat().st_size > 1000
     assert (report.parent / "report.html").read_text().startswith("<!doctype html>")
     # Resume: nothing is retrained.
@@ -69,6 +71,18 @@ def test_matrix_report_and_resume(tiny_base, tmp_path):
     # A different config on the same run dir is refused.
     with pytest.raises(UserError, match=r"different experiment config \(differs in: seed\)"):
         run_experiment(_cfg(tmp_path, base, bank, seed=1))
+
+
+def _assert_heldout_curves(text: str, models) -> None:
+    """Every trained unit's logged held-out loss and accuracy appear in the report, one row per step."""
+    assert "## Held-out test tasks during fine-tuning" in text
+    for unit in ("strong_nli", "weak_ocnli"):
+        records = [json.loads(x) for x in (models / unit / "train_log.jsonl").read_text().splitlines()]
+        heldout = {(r["step"], r["source"]): r["metrics"] for r in records if r["kind"] == "heldout"}
+        steps = sorted({s for s, _ in heldout})
+        assert steps == [2]  # the end-of-run validation pass
+        loss, acc = heldout[2, "heldout_loss"]["loss"], heldout[2, "heldout_accuracy"]
+        assert f"| {unit} | 2 | {loss:.3f} | {acc['mean']:.1f} | ocnli {acc['ocnli']:.1f} |" in text
 
 
 def test_plan_units_follow_the_paper():

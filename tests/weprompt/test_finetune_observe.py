@@ -16,11 +16,16 @@ def _records(run_dir):
     return [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
 
 
-def test_per_category_and_per_task_losses_are_logged_and_plotted(tiny_base, tmp_path):
+def test_per_category_and_per_task_losses_are_logged_and_plotted(tiny_base, tmp_path, caplog):
     base, bank = tiny_base
     cfg = tiny_finetune_config(base, bank, tmp_path / "run", steps=4, task_loss_every=2)
     cfg.train.logging = LoggingConfig(every=1, progress=False, plot=True)
-    run_finetune(cfg)
+    with caplog.at_level("INFO", logger="weprompt"):
+        run_finetune(cfg)
+    started = [r.getMessage() for r in caplog.records if "finetune start-up:" in r.getMessage()]
+    stages = [m.split(":")[1].split(" in ")[0].split("(")[0].strip() for m in started]
+    assert stages == ["bank and split", "leakage report", "training pools", "1 validation batches",
+                      "held-out hooks"]  # the stages before the first step are not silent  # fmt: skip
     records = _records(tmp_path / "run")
     train = [r for r in records if r["kind"] == "train"]
     split = json.loads((tmp_path / "run" / "split.json").read_text())

@@ -138,3 +138,35 @@ def test_leakage_on_synthetic_rows(tmp_path):
     leak = leakage_report(CAT, ["ocnli"], ["afqmc"], sample=300, data_dir=leaky)
     assert leak.per_task["afqmc"]["overlapping"] == 30 and "training task 'afqmc'" in leak.errors[0]
     assert not leakage_report(CAT, ["ocnli"], ["afqmc"], sample=300, data_dir=leaky, allow=["afqmc"]).errors
+
+
+def _reference_report(test_tasks, train_tasks, n, sample, seed=0):
+    """The leakage rule as first written, one n-gram set per example: the report must not change."""
+    import random
+
+    from weprompt.data import load_split
+
+    grams = set()
+    for t in test_tasks:
+        for split in ("validation", "test"):
+            if split in CAT.task(t).splits:
+                for row in load_split(t, split):
+                    grams |= example_ngrams(row, n)
+    rng, out = random.Random(seed), {}
+    for t in train_tasks:
+        ds = load_split(t, "train")
+        idx = sorted(rng.sample(range(len(ds)), min(sample, len(ds))))
+        hits = sum(1 for row in ds.select(idx) if example_ngrams(row, n) & grams)
+        out[t] = {"checked": len(idx), "overlapping": hits, "rate": round(hits / len(idx), 4)}
+    return out
+
+
+@synthetic_data
+@pytest.mark.parametrize("n", [4, 13])
+def test_leakage_report_is_the_per_example_set_rule(n):
+    """The early-exit check gives exactly the report of intersecting each example's n-gram set."""
+    train = ["tnews", "afqmc", "c3", "cmrc2018", "chnsenticorp"]
+    report = leakage_report(CAT, ["ocnli"], train, n=n, sample=40, threshold=1.0)
+    assert report.per_task == _reference_report(["ocnli"], train, n, 40)
+    if n == 4:  # short n-grams do overlap in the synthetic data: the comparison is not all zeros
+        assert any(v["overlapping"] for v in report.per_task.values())
