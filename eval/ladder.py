@@ -19,6 +19,7 @@ from pathlib import Path
 from weprompt.common.atomic import atomic_write_text
 from weprompt.common.errors import UserError
 from weprompt.eval.bootstrap import mean_interval, paired_bootstrap
+from weprompt.eval.heldout_report import heldout_series
 from weprompt.eval.table6 import MODES
 
 log = logging.getLogger(__name__)
@@ -116,20 +117,11 @@ def ladder_findings(rungs: list[Rung]) -> list[str]:
 
 
 def heldout_curves(rung: Rung) -> dict[str, list[tuple[int, float]]]:
-    """Held-out accuracy logged during fine-tuning, per unit: [(step, median over tasks' accuracy)]."""
+    """Held-out accuracy logged during fine-tuning, per unit: [(step, mean of the test tasks' accuracy)]."""
     curves: dict[str, list[tuple[int, float]]] = {}
     for log_path in sorted((rung.run_dir / "models").glob("*/train_log.jsonl")):
-        points = []
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            if rec.get("kind") == "heldout" and rec.get("source") == "heldout_accuracy":
-                accs = [
-                    v
-                    for k, v in rec["metrics"].items()
-                    if not k.startswith("loss") and isinstance(v, int | float)
-                ]
-                if accs:
-                    points.append((int(rec["step"]), sorted(accs)[len(accs) // 2]))
+        records = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line]
+        points = [(r["step"], r["accuracy"]) for r in heldout_series(records) if r["accuracy"] is not None]
         if points:
             curves[log_path.parent.name] = points
     return curves

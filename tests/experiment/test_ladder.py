@@ -21,7 +21,7 @@ def _run(tmp_path, name, params, weak_right, n=40):
     meta = {"experiment": name, "base parameters": params, "base pretraining tokens": 1000}
     (run / "report" / "cells.json").write_text(json.dumps({"meta": meta, "cells": cells}))
     (run / "models" / "weak_shared_all").mkdir(parents=True)
-    log = [{"kind": "heldout", "step": s, "source": "heldout_accuracy", "metrics": {"chnsenticorp": a}}
+    log = [{"kind": "heldout", "step": s, "source": "heldout_accuracy", "metrics": {"chnsenticorp": a, "mean": a}}
            for s, a in [(10, 0.5), (20, 0.6)]]  # fmt: skip
     (run / "models" / "weak_shared_all" / "train_log.jsonl").write_text("\n".join(map(json.dumps, log)))
     return run
