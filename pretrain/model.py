@@ -28,8 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from weprompt.common.config import ConfigError
-
-IGNORE_INDEX = -100
+from weprompt.pretrain.model_loss import IGNORE_INDEX, chunked_cross_entropy
 
 
 @dataclass
@@ -108,9 +107,10 @@ def preset(name: str, **overrides) -> ModelConfig:
 
 @dataclass
 class ModelOutput:
-    logits: torch.Tensor
+    logits: torch.Tensor  # (B, T, V); (B, T, 0) when the loss was computed chunk by chunk (`loss_chunk`)
     loss: torch.Tensor | None = None
     past_key_values: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    token_losses: torch.Tensor | None = None  # (B, T) fp32, detached, 0 at ignored targets (`loss_chunk`)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -226,11 +226,16 @@ class WeLM(nn.Module):
         use_cache: bool = False,
         attn_mask: torch.Tensor | None = None,
         logits_at: torch.Tensor | None = None,
+        loss_weight: torch.Tensor | None = None,
+        loss_chunk: int = 0,
     ) -> ModelOutput:
         """`attn_mask` (bool, (B, 1, T, T_past + T), True = may attend) replaces the causal/cache mask: padded
         batches of an evaluator (with `position_ids`, whose range is then the only length check).
         `logits_at` (B,) computes the logits of one position per row only, shape (B, 1, V): a prompt pass
-        needs only its last position, and the vocabulary projection is most of its cost at small scale."""
+        needs only its last position, and the vocabulary projection is most of its cost at small scale.
+        `loss_chunk` > 0 computes the loss `loss_chunk` tokens at a time through the output projection
+        (model_loss.py): the same loss and gradients without the (B, T, V) logits, plus `token_losses`;
+        `loss_weight` (B, T) then weights the token losses (default: the mean over non-ignored targets)."""
         B, T = input_ids.shape
         past_len = past_key_values[0][0].shape[2] if past_key_values else 0
         if attn_mask is not None and (position_ids is None or doc_ids is not None):
@@ -272,6 +277,17 @@ class WeLM(nn.Module):
                 presents.append(present)
         if logits_at is not None:
             x = x[torch.arange(B, device=x.device), logits_at][:, None]
+        if targets is not None and loss_chunk > 0:
+            loss, token_losses = chunked_cross_entropy(
+                self.ln_f(x).flatten(0, 1), self.lm_head.weight, targets.reshape(-1),
+                None if loss_weight is None else loss_weight.reshape(-1), loss_chunk,
+            )  # fmt: skip
+            return ModelOutput(
+                logits=x.new_empty(B, T, 0), loss=loss, token_losses=token_losses.view(B, T),
+                past_key_values=presents if use_cache else None,
+            )  # fmt: skip
+        if loss_weight is not None:
+            raise ValueError("loss_weight needs loss_chunk > 0 (the plain path returns the mean loss)")
         logits = self.lm_head(self.ln_f(x))
         loss = None
         if targets is not None:
