@@ -31,7 +31,11 @@ def _compute_dtype(h: torch.Tensor) -> torch.dtype:
     return h.dtype
 
 
-ROW_BLOCK_BYTES = 1 << 20  # fp32 softmax work in blocks of rows of about this size: they stay in cache
+# The fp32 softmax works on blocks of rows of about this many bytes. Small (cache-sized) blocks were faster
+# on one idle thread, but each block is a handful of small parallel ops, and on a busy 2-core host every op's
+# thread barrier waits for a descheduled thread: 1 MiB blocks made the loss 3x slower there, 64 MiB (a whole
+# 1024-token chunk at a 16k vocabulary) was the fastest (bench/results/train.md).
+ROW_BLOCK_BYTES = 1 << 26
 
 
 def _softmax_grad_(z: torch.Tensor, tgt: torch.Tensor, tw: torch.Tensor) -> torch.Tensor:
