@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from weprompt.common.config import ConfigError, from_dict
 from weprompt.finetune_data import loss_weights
+from weprompt.pretrain import model_loss as fused_loss
 from weprompt.pretrain.engine.backend import TorchBackend
 from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv
@@ -46,7 +47,10 @@ def rel_err(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 72, 4096])
-def test_mean_loss_and_grads_match_plain(chunk):
+@pytest.mark.parametrize("block_rows", [3, None])
+def test_mean_loss_and_grads_match_plain(chunk, block_rows, monkeypatch):
+    if block_rows is not None:  # the softmax's blocks of rows inside a chunk (a 16k vocabulary has several)
+        monkeypatch.setattr(fused_loss, "ROW_BLOCK_BYTES", 4 * CFG.vocab_size * block_rows)
     torch.manual_seed(0)
     model = WeLM(CFG)
     batch = finetune_batch()
