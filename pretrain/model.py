@@ -30,8 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from weprompt.common.config import ConfigError
-
-IGNORE_INDEX = -100
+from weprompt.pretrain.model_loss import IGNORE_INDEX, chunked_cross_entropy
 
 
 @dataclass
@@ -153,9 +152,10 @@ PastKV = list[tuple[torch.Tensor, torch.Tensor]] | KVCache
 
 @dataclass
 class ModelOutput:
-    logits: torch.Tensor
+    logits: torch.Tensor  # (B, T, V); (B, T, 0) when the loss was computed chunk by chunk (`loss_chunk`)
     loss: torch.Tensor | None = None
     past_key_values: PastKV | None = None
+    token_losses: torch.Tensor | None = None  # (B, T) fp32, detached, 0 at ignored targets (`loss_chunk`)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -273,11 +273,16 @@ class WeLM(nn.Module):
         use_cache: bool = False,
         attn_mask: torch.Tensor | None = None,
         logits_at: torch.Tensor | None = None,
+        loss_weight: torch.Tensor | None = None,
+        loss_chunk: int = 0,
     ) -> ModelOutput:
         """`attn_mask` (bool, (B, 1, T, T_past + T), True = may attend) replaces the causal/cache mask: padded
         batches of an evaluator (with `position_ids`, whose range is then the only length check).
         `logits_at` (B,) computes the logits of one position per row only, shape (B, 1, V): a prompt pass
-        needs only its last position, and the vocabulary projection is most of its cost at small scale."""
+        needs only its last position, and the vocabulary projection is most of its cost at small scale.
+        `loss_chunk` > 0 computes the loss `loss_chunk` tokens at a time through the output projection
+        (model_loss.py): the same loss and gradients without the (B, T, V) logits, plus `token_losses`;
+        `loss_weight` (B, T) then weights the token losses (default: the mean over non-ignored targets)."""
         B, T = input_ids.shape
         if isinstance(past_key_values, KVCache):
             past_len = past_key_values.length
@@ -330,6 +335,17 @@ class WeLM(nn.Module):
             new_past = past_key_values
         if logits_at is not None:
             x = x[torch.arange(B, device=x.device), logits_at][:, None]
+        if targets is not None and loss_chunk > 0:
+            loss, token_losses = chunked_cross_entropy(
+                self.ln_f(x).flatten(0, 1), self.lm_head.weight, targets.reshape(-1),
+                None if loss_weight is None else loss_weight.reshape(-1), loss_chunk,
+            )  # fmt: skip
+            return ModelOutput(
+                logits=x.new_empty(B, T, 0), loss=loss, token_losses=token_losses.view(B, T),
+                past_key_values=new_past if use_cache else None,
+            )  # fmt: skip
+        if loss_weight is not None:
+            raise ValueError("loss_weight needs loss_chunk > 0 (the plain path returns the mean loss)")
         logits = self.lm_head(self.ln_f(x))
         loss = None
         if targets is not None:

@@ -9,8 +9,10 @@ same few calls for every backend (`backend_ds.DeepSpeedBackend` is the other one
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -21,6 +23,9 @@ from weprompt.pretrain.engine.distributed import DistEnv
 from weprompt.pretrain.engine.grouploss import GroupSums, model_loss
 from weprompt.pretrain.engine.optim import build_optimizer
 from weprompt.pretrain.engine.precision import DynamicLossScaler, autocast, is_finite
+from weprompt.pretrain.model import WeLM
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -39,7 +44,14 @@ class TorchBackend:
     def __init__(self, model: nn.Module, cfg: TrainerConfig, env: DistEnv):
         self.cfg, self.env = cfg, env
         self.module = model.to(env.device)
-        self.model = DDP(self.module) if env.distributed else self.module
+        self.model: nn.Module = DDP(self.module) if env.distributed else self.module
+        self._eager = self.model
+        # The fused chunked loss needs WeLM's forward; another model (a benchmark's peer) takes the plain one.
+        self.loss_chunk = cfg.loss_chunk if isinstance(model, WeLM) else 0
+        self._compile_pending = cfg.compile  # until the first micro-step has run compiled
+        if cfg.compile:
+            compiled = cast(nn.Module, torch.compile(self.module))
+            self.model = DDP(compiled) if env.distributed else compiled
         self.optimizer = build_optimizer(self.module, cfg.optim)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.scaler = DynamicLossScaler(cfg.loss_scale) if cfg.precision == "fp16" else None
@@ -53,10 +65,24 @@ class TorchBackend:
         """Forward and backward of one micro-batch; returns its (unscaled, detached) mean loss."""
         # DDP all-reduces gradients on every backward unless told not to: only the last micro-step syncs.
         # self.model is the DDP wrapper exactly when the run is distributed.
+        if self._compile_pending:
+            try:
+                loss = self._micro_step(batch, last)
+            except Exception as e:  # torch.compile compiles lazily: a failure shows on the first call
+                log.warning("torch.compile failed (%s: %s); training continues without it (train.compile)",
+                            type(e).__name__, str(e).splitlines()[0] if str(e) else "")  # fmt: skip
+                self.model = self._eager
+                self.optimizer.zero_grad(set_to_none=True)  # the run's first micro-step: nothing to keep
+                loss = self._micro_step(batch, last)
+            self._compile_pending = False
+            return loss
+        return self._micro_step(batch, last)
+
+    def _micro_step(self, batch: dict, last: bool) -> torch.Tensor:
         sync = contextlib.nullcontext() if (last or not isinstance(self.model, DDP)) else self.model.no_sync()
         with sync:
             with autocast(self.cfg.precision, self.env.device):
-                loss, self.group_loss = model_loss(self.model, batch)
+                loss, self.group_loss = model_loss(self.model, batch, self.loss_chunk)
             scaled = loss / self.cfg.grad_accum
             if self.scaler is not None:
                 scaled = scaled * self.scaler.scale

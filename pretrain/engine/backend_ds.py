@@ -25,6 +25,7 @@ from weprompt.pretrain.engine.config import TrainerConfig
 from weprompt.pretrain.engine.distributed import DistEnv
 from weprompt.pretrain.engine.grouploss import GroupSums, model_loss
 from weprompt.pretrain.engine.optim import build_optimizer
+from weprompt.pretrain.model import WeLM
 
 DS_TAG = "deepspeed"
 
@@ -81,13 +82,14 @@ class DeepSpeedBackend:
         )
         self.module = self.engine.module
         self._skipped_before = 0
+        self.loss_chunk = cfg.loss_chunk if isinstance(model, WeLM) else 0  # as in TorchBackend
 
     def set_lr(self, lr: float) -> None:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
 
     def forward_backward(self, batch: dict, last: bool) -> torch.Tensor:
-        loss, self.group_loss = model_loss(self.engine, batch)
+        loss, self.group_loss = model_loss(self.engine, batch, self.loss_chunk)
         self.engine.backward(loss)
         if not last:
             self.engine.step()  # DeepSpeed counts micro-steps in step(); off the boundary it only counts

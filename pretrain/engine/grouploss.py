@@ -35,21 +35,37 @@ class GroupLogging:
     detail_every: int = 0
 
 
-def model_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, GroupSums | None]:
-    """The micro-batch loss of `model` on `batch`, and per-group (sums, counts) when the batch has groups."""
-    if "loss_weight" not in batch:
+def model_loss(
+    model: nn.Module, batch: Mapping[str, torch.Tensor], loss_chunk: int = 0
+) -> tuple[torch.Tensor, GroupSums | None]:
+    """The micro-batch loss of `model` on `batch`, and per-group (sums, counts) when the batch has groups.
+
+    `loss_chunk` > 0 (a WeLM model): the model computes the (weighted) loss chunk by chunk, never the full
+    logits, and returns the token losses for the group sums; 0: from the logits, any model."""
+    groups = "loss_weight" in batch
+    if loss_chunk > 0:
+        inputs = {k: v for k, v in batch.items() if k != "loss_group"}
+        out = model(**inputs, loss_chunk=loss_chunk)
+        if not groups:
+            return out.loss, None
+        return out.loss, _group_sums(out.token_losses.reshape(-1), batch)
+    if not groups:
         return model(**batch).loss, None
     inputs = {k: v for k, v in batch.items() if k not in ("loss_weight", "loss_group", "targets")}
     logits = model(**inputs).logits
-    targets = batch["targets"].reshape(-1)
     ce = F.cross_entropy(
-        logits.float().view(-1, logits.size(-1)), targets, ignore_index=IGNORE_INDEX, reduction="none"
-    )
+        logits.float().view(-1, logits.size(-1)), batch["targets"].reshape(-1), ignore_index=IGNORE_INDEX,
+        reduction="none",
+    )  # fmt: skip
     loss = (ce * batch["loss_weight"].reshape(-1).to(ce.dtype)).sum()
-    valid = targets != IGNORE_INDEX
+    return loss, _group_sums(ce.detach(), batch)
+
+
+def _group_sums(token_losses: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> GroupSums:
+    valid = batch["targets"].reshape(-1) != IGNORE_INDEX
     groups = batch["loss_group"].reshape(-1)[valid]
-    token_losses = ce.detach()[valid].double()
-    return loss, (torch.bincount(groups, weights=token_losses), torch.bincount(groups).double())
+    values = token_losses[valid].double()
+    return torch.bincount(groups, weights=values), torch.bincount(groups).double()
 
 
 class GroupLossMeter:

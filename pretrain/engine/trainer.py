@@ -277,7 +277,7 @@ class Trainer:
         ctx_precision = self.cfg.precision if self.backend.name == "torch" else "fp32"
         for batch in batches:
             with autocast(ctx_precision, self.env.device):
-                loss, _ = model_loss(module, self._to_device(batch))
+                loss, _ = model_loss(module, self._to_device(batch), self.backend.loss_chunk)
             total += float(loss)
             n += 1
         module.train(was_training)
