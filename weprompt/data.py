@@ -241,16 +241,20 @@ def _load_local(path: Path, task: Task):
     return ds
 
 
+def _locate(task: str, split: str, data_dir: str | os.PathLike | None, catalog: Catalog | None):
+    """The task's catalog entry, the data dir, and the split's local file (None when there is none)."""
+    t = (catalog or load_catalog()).task(task)
+    root, _ = paths.data_dir(data_dir)
+    return t, root, split_file(root, t.name, split) if root.is_dir() else None
+
+
 def load_rows(
     task: str, split: str, data_dir: str | os.PathLike | None = None, catalog: Catalog | None = None
 ) -> list[dict]:
     """The rows of one split as plain dicts, equal to `list(load_split(...))` without building an Arrow
     table and reading it back (the sampler's pools and the leakage check need Python rows, and the round
     trip cost most of a fine-tuning run's start-up). The list is cached: do not modify it or its rows."""
-    catalog = catalog or load_catalog()
-    t = catalog.task(task)
-    root, _ = paths.data_dir(data_dir)
-    path = split_file(root, t.name, split) if root.is_dir() else None
+    t, _, path = _locate(task, split, data_dir, catalog)
     if path is not None:
         return _local_rows(path, t)
     return list(load_split(task, split, data_dir, catalog))
@@ -261,9 +265,7 @@ def load_split(
 ):
     """Load one split of a task as a `datasets.Dataset` (local first, then the Hub when reachable)."""
     catalog = catalog or load_catalog()
-    t = catalog.task(task)
-    root, _ = paths.data_dir(data_dir)
-    path = split_file(root, t.name, split) if root.is_dir() else None
+    t, root, path = _locate(task, split, data_dir, catalog)
     if path is not None:
         return _load_local(path, t)
     tried = [root / t.name / f"{split}.jsonl.gz"]
