@@ -44,8 +44,17 @@ log = logging.getLogger(__name__)
 
 INPUTS_FILE = "inputs.json"
 INPUTS_KEY = "experiment_inputs"  # in evals/<tag>.json: the model and settings it was evaluated with
-# Training settings that change neither the weights nor what they mean: not compared on reuse.
-VOLATILE_TRAIN_KEYS = ("logging", "num_threads", "checkpoint", "eval", "max_train_minutes", "flush_denormal")
+# Training settings that change neither the weights nor what they mean: not compared on reuse. `run_dir`
+# is where the unit lives, not what it learned: a moved or renamed experiment folder keeps its units.
+VOLATILE_TRAIN_KEYS = (
+    "logging",
+    "num_threads",
+    "checkpoint",
+    "eval",
+    "max_train_minutes",
+    "flush_denormal",
+    "run_dir",
+)
 
 
 def _check_run_dir(cfg: ExperimentConfig) -> None:

@@ -28,7 +28,7 @@ from weprompt.finetune_heldout import HeldOutConfig, ProbeFactory, heldout_hooks
 from weprompt.leakage import LeakageError, leakage_report
 from weprompt.mixture import MixtureConfig, mixture_writer, plan_weights
 from weprompt.packing import Packer, PackingConfig
-from weprompt.pretrain.engine.config import OptimConfig, TrainerConfig
+from weprompt.pretrain.engine.config import OptimConfig, SpikeConfig, TrainerConfig
 from weprompt.pretrain.engine.grouploss import GroupLogging
 from weprompt.sampler import MultitaskSampler, SamplerConfig, build_pools, mixing_weights
 from weprompt.sampling_report import sampling_report, write_sampling_report
@@ -56,7 +56,15 @@ class LeakageConfig:
 
 def _finetune_trainer_defaults() -> TrainerConfig:
     # Paper §4.3: AdamW, lr 1e-4 (batch 2048 sequences and ~6 epochs at scale; CPU configs scale down).
-    return TrainerConfig(run_dir="runs/finetune", optim=OptimConfig(max_lr=1e-4, warmup_steps=20))
+    # Loss-spike recovery is a pretraining rule (paper §3.2) and is off here unless a config turns it on:
+    # a loss on a few target tokens per micro-batch is noisy, the rule fired on that noise in a measured
+    # single-task run and, with sparse checkpoints, rolled it back to step 0 at half the learning rate
+    # (docs/experiments.md, "Designed CPU experiment").
+    return TrainerConfig(
+        run_dir="runs/finetune",
+        optim=OptimConfig(max_lr=1e-4, warmup_steps=20),
+        spike=SpikeConfig(enabled=False),
+    )
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,18 @@ def test_units_are_reused_only_when_built_from_the_same_inputs(experiment, tmp_p
     cfg.finetune["train"]["optim"]["max_lr"] = 2e-4
     train_unit(cfg, UNIT, rebuilt_base)
     assert len(calls) == 4 and "config.train.optim.max_lr: 0.0001 -> 0.0002" in caplog.text
+
+
+def test_a_moved_experiment_folder_keeps_its_units(experiment, tmp_path):
+    cfg, calls = experiment
+    run = train_unit(cfg, UNIT, BASE_A)
+    moved = tmp_path / "moved"
+    shutil.move(str(cfg.out), moved)
+    cfg.run_dir = str(moved)
+    assert (
+        train_unit(cfg, UNIT, BASE_A) == moved / "models" / UNIT.name and len(calls) == 1
+    )  # reused, not retrained
+    assert run != moved / "models" / UNIT.name
 
 
 def test_an_interrupted_unit_resumes_and_an_unrecorded_one_is_checked(experiment, caplog):

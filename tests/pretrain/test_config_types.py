@@ -127,3 +127,25 @@ def test_path_flags_stay_strings(capsys):
     for name in ("2024", "true", "null"):
         assert main(["pretrain", "--config", str(TINY), "--run-dir", name, "--print-config"]) == 0
         assert f"run_dir: '{name}'" in capsys.readouterr().out
+
+
+def test_a_partial_section_keeps_the_defaults_its_owner_set(tmp_path):
+    """FinetuneConfig's `train` default is a TrainerConfig with the fine-tuning lr (paper §4.3) and no spike
+    recovery; a config that sets only the steps must keep both, not fall back to TrainerConfig's own."""
+    path = tmp_path / "ft.yaml"
+    path.write_text("train:\n  total_steps: 7\n  optim:\n    beta1: 0.8\n")
+    for cfg in (
+        load_config(FinetuneConfig, path),
+        load_config(FinetuneConfig, None, ["train.total_steps=7"]),
+    ):
+        owner = FinetuneConfig().train
+        assert cfg.train.total_steps == 7 and cfg.train.run_dir == owner.run_dir
+        assert (cfg.train.optim.max_lr, cfg.train.optim.warmup_steps) == (
+            owner.optim.max_lr,
+            owner.optim.warmup_steps,
+        )
+        assert cfg.train.spike == owner.spike
+    assert load_config(FinetuneConfig, path).train.optim.beta1 == 0.8
+    fresh = load_config(FinetuneConfig, path)
+    fresh.train.optim.max_lr = 1.0  # each load builds its own sections: no default instance is shared
+    assert FinetuneConfig().train.optim.max_lr == load_config(FinetuneConfig, path).train.optim.max_lr != 1.0

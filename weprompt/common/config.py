@@ -9,6 +9,7 @@ strings (YAML 1.1 reads `1e-4` as one). An error caused by an override names the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -102,14 +103,16 @@ def _scalar(value: Any, tp: type, where: str, key: Key) -> Any:
     return float(value) if tp is float else value
 
 
-def _coerce(value: Any, tp: Any, where: str, key: Key = ()) -> Any:
+def _coerce(value: Any, tp: Any, where: str, key: Key = (), default: Any = None) -> Any:
+    """`value` as type `tp`; a section (dataclass) is laid over `default`, the field's own default, when
+    that is an instance of it, so a partial section keeps the defaults its owner set."""
     origin = typing.get_origin(tp)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a type hint: a class, never an instance
         if not isinstance(value, dict):
             raise _fail(where, key, f"expected {_type_name(tp)}, got {_show(value)}")
-        return _build(tp, value, where, key)
+        return _build(tp, value, where, key, default if isinstance(default, tp) else None)
     if origin in (typing.Union, types.UnionType):
-        return _coerce_union(value, typing.get_args(tp), where, key)
+        return _coerce_union(value, typing.get_args(tp), where, key, default)
     if origin is typing.Literal:
         if not any(type(value) is type(a) and value == a for a in typing.get_args(tp)):
             raise _fail(where, key, f"expected {_type_name(tp)}, got {_show(value)}")
@@ -130,14 +133,14 @@ def _coerce(value: Any, tp: Any, where: str, key: Key = ()) -> Any:
     return value
 
 
-def _coerce_union(value: Any, args: tuple, where: str, key: Key) -> Any:
+def _coerce_union(value: Any, args: tuple, where: str, key: Key, default: Any = None) -> Any:
     if value is None and type(None) in args:
         return None
     options = [a for a in args if a is not type(None)]
     error = None
     for arg in options:
         try:
-            return _coerce(value, arg, where, key)
+            return _coerce(value, arg, where, key, default)
         except ConfigError as e:
             error = e
     if len(options) == 1 and error is not None and error.key != key:
@@ -146,7 +149,18 @@ def _coerce_union(value: Any, args: tuple, where: str, key: Key) -> Any:
     raise _fail(where, key, f"expected {' or '.join(names)}, got {_show(value)}")
 
 
-def _build(cls: type[T], data: dict, where: str, key: Key) -> T:
+def _field_default(f: dataclasses.Field, base: Any) -> Any:
+    """What field `f` holds when a config does not set it: `base`'s value when the section is laid over an
+    owner's default instance, else the field's own default (None when it has none)."""
+    if base is not None:
+        return getattr(base, f.name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _build(cls: type[T], data: dict, where: str, key: Key, base: Any = None) -> T:
+    """`cls` from `data`; fields `data` leaves out keep `base`'s values when given, else their defaults."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -156,7 +170,10 @@ def _build(cls: type[T], data: dict, where: str, key: Key) -> T:
             hint = _nearest(str(name), list(fields))
             detail = f"unknown key '{name}' in {_dotted(key) or 'the top level'}{hint}"
             raise ConfigError(f"{at}: unknown key '{name}'{hint}", (*key, name), detail)
-        kwargs[name] = _coerce(value, hints[name], where, (*key, name))
+        default = _field_default(fields[name], base) if isinstance(value, dict) else None
+        kwargs[name] = _coerce(value, hints[name], where, (*key, name), default)
+    if base is not None:  # the owner's defaults for what the section leaves out
+        kwargs.update({n: copy.deepcopy(getattr(base, n)) for n in fields if n not in kwargs})
     try:
         return cls(**kwargs)
     except TypeError as e:
