@@ -55,6 +55,18 @@ VOLATILE_TRAIN_KEYS = (
     "flush_denormal",
     "run_dir",
 )
+# The leakage check is a gate: it decides whether a unit may train, never what it trains on. A finished
+# unit whose gate settings changed passes the gate again instead of being retrained.
+GATE = "leakage"
+
+
+def _without_gates(config: dict) -> dict:
+    """An experiment config without the fine-tuning sections' `leakage` gates (see `GATE`)."""
+    out = copy.deepcopy(config)
+    for section in ("finetune", "single_task_finetune"):
+        if isinstance(out.get(section), dict):
+            out[section].pop(GATE, None)
+    return out
 
 
 def _check_run_dir(cfg: ExperimentConfig) -> None:
@@ -62,8 +74,14 @@ def _check_run_dir(cfg: ExperimentConfig) -> None:
     mine = to_dict(cfg)
     if saved.exists():
         theirs = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        if theirs != mine:
-            keys = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+        if theirs != mine and _without_gates(theirs) == _without_gates(mine):
+            log.info("%s: only the leakage gate settings changed; units check the gate again", cfg.out)
+            atomic_write_text(saved, yaml.safe_dump(mine, allow_unicode=True, sort_keys=False))
+        elif theirs != mine:
+            plain_theirs, plain_mine = _without_gates(theirs), _without_gates(mine)
+            keys = sorted(
+                k for k in set(plain_theirs) | set(plain_mine) if plain_theirs.get(k) != plain_mine.get(k)
+            )
             raise UserError(
                 f"{cfg.out} was made by a different experiment config (differs in: {', '.join(keys)}); "
                 f"refusing to mix results. Start fresh with another `run_dir`/`name`, or delete {cfg.out}"
@@ -171,20 +189,26 @@ def _unit_legacy(run_dir: Path, base_id: dict) -> dict:
 def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
     """Train one unit, or reuse it when it was built from the same base, shards and config."""
     from weprompt.eval.heldout_probe import rank_probe
-    from weprompt.finetune import run_finetune
+    from weprompt.finetune import recheck_leakage, run_finetune
 
     run_dir = cfg.out / "models" / unit.name
     ft = _unit_config(cfg, unit, run_dir)
     inputs = _unit_inputs(ft, base_id)
+    gate_changed = False
     if run_dir.exists():
         changes = stale_reasons(run_dir, inputs, _unit_legacy(run_dir, base_id))
-        if changes:
+        gate_changed = bool(changes) and all(c.startswith(f"config.{GATE}.") for c in changes)
+        if changes and not gate_changed:
             log.warning(
                 "%s was built from other inputs (%s): retraining it", run_dir, describe_changes(changes)
             )
             shutil.rmtree(run_dir)
+    finished = (run_dir / "finetune_summary.json").exists()
+    if finished and gate_changed:
+        log.info("%s: leakage gate changed (%s): checking it again", run_dir, describe_changes(changes))
+        recheck_leakage(ft)  # raises, and keeps the old record, when the unit no longer passes
     record_inputs(run_dir, inputs)  # before training: an interrupted unit resumes only from the same inputs
-    if (run_dir / "finetune_summary.json").exists():
+    if finished:
         return run_dir
     log.info("training %s (%s; held out: %s)", unit.name, unit.split, ", ".join(unit.test_tasks))
     run_finetune(ft, probe_factory=rank_probe)

@@ -260,6 +260,14 @@ def _write_split(cfg: FinetuneConfig, run_dir: Path) -> tuple[Catalog, dict, Spl
     return catalog, bank, split
 
 
+def recheck_leakage(cfg: FinetuneConfig) -> None:
+    """The leakage gate alone, for a finished run whose `leakage` settings changed. The gate decides whether
+    a run may train, never what it trains on, so such a run needs the gate passed again, not retraining."""
+    catalog, bank = load_bank(cfg.bank_dir, statuses=PROMPT_SELECTIONS[cfg.prompts])
+    split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
+    _check_leakage(cfg, catalog, split, Path(cfg.train.run_dir))
+
+
 def _check_leakage(cfg: FinetuneConfig, catalog: Catalog, split: Split, run_dir: Path) -> None:
     """Write the leakage report; raise before any training when a training task is above the threshold."""
     lc = cfg.leakage

@@ -28,18 +28,18 @@ FT = {
 
 
 def _cfg(tmp_path, base, bank, **kw):
-    return ExperimentConfig(
-        name="t",
-        run_dir=str(tmp_path / "exp"),
-        base=str(base),
-        bank_dir=str(bank),
-        test_tasks=["ocnli"],
-        modes=["welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak", "welm_finetune"],
-        finetune=FT,
-        single_task_finetune=FT,
-        eval=ExperimentEval(limit=6, batch_size=3),
-        **kw,
-    )
+    fields = {
+        "name": "t",
+        "run_dir": str(tmp_path / "exp"),
+        "base": str(base),
+        "bank_dir": str(bank),
+        "test_tasks": ["ocnli"],
+        "modes": ["welm_zero_shot", "welm_few_shot", "weprompt_strong", "weprompt_weak", "welm_finetune"],
+        "finetune": FT,
+        "single_task_finetune": FT,
+        "eval": ExperimentEval(limit=6, batch_size=3),
+    }
+    return ExperimentConfig(**(fields | kw))
 
 
 def test_matrix_report_and_resume(tiny_base, tmp_path):
@@ -68,6 +68,13 @@ def test_matrix_report_and_resume(tiny_base, tmp_path):
     before = summary.stat().st_mtime_ns
     run_experiment(_cfg(tmp_path, base, bank))
     assert summary.stat().st_mtime_ns == before
+    # A changed leakage gate is checked again on every finished unit; nothing is retrained.
+    leak = tmp_path / "exp" / "models" / "strong_nli" / "leakage.json"
+    leak_before = leak.stat().st_mtime_ns
+    gated = {**FT, "leakage": {"sample": 40, "allow": ["cmnli"]}}
+    run_experiment(_cfg(tmp_path, base, bank, finetune=gated, single_task_finetune=gated))
+    assert summary.stat().st_mtime_ns == before and leak.stat().st_mtime_ns != leak_before
+    assert json.loads((summary.parent / "inputs.json").read_text())["config"]["leakage"]["allow"] == ["cmnli"]
     # A different config on the same run dir is refused.
     with pytest.raises(UserError, match=r"different experiment config \(differs in: seed\)"):
         run_experiment(_cfg(tmp_path, base, bank, seed=1))

@@ -106,7 +106,9 @@ def test_recipe_runs_the_transfer_matrix():
     validate(exp, load_catalog())  # the fine-tuning sections are checked key by key here
     assert (exp.test_tasks, exp.modes) == (TASKS, MODES)
     transfer = REPO / "experiments" / "cpu_transfer.yaml"
-    if transfer.is_file():  # the CPU experiment it scales up: its matrix, plus the tasks a CPU has no time for
+    if (
+        transfer.is_file()
+    ):  # the CPU experiment it scales up: its matrix, plus the tasks a CPU has no time for
         cpu = load_experiment(transfer)
         assert set(cpu.test_tasks) <= set(exp.test_tasks) and set(exp.modes) == set(cpu.modes)
     assert exp.base == load_pretrain_config(PRETRAIN)[0].train.run_dir  # the matrix runs on the recipe's base

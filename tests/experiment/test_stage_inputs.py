@@ -295,3 +295,28 @@ def test_evaluations_are_redone_when_the_model_changed(tmp_path, monkeypatch, ca
     saved.write_text(json.dumps(legacy))
     _evaluate(cfg, model.parent, ["ocnli"], [0], "base")
     assert len(calls) == 3 and "no record of the model it evaluated" in caplog.text
+
+
+def test_a_changed_leakage_gate_is_checked_again_not_retrained(experiment, monkeypatch):
+    import weprompt.finetune
+
+    cfg, calls = experiment
+    run = train_unit(cfg, UNIT, BASE_A)
+    checked = []
+    monkeypatch.setattr(weprompt.finetune, "recheck_leakage", lambda ft: checked.append(ft.leakage.allow))
+    cfg.finetune["leakage"] = {"allow": ["cmnli"]}
+    assert train_unit(cfg, UNIT, BASE_A) == run and len(calls) == 1 and checked == [["cmnli"]]
+    assert train_unit(cfg, UNIT, BASE_A) == run and checked == [["cmnli"]]  # recorded: not checked twice
+
+    def fails(ft):
+        raise UserError("leakage above the threshold")
+
+    monkeypatch.setattr(weprompt.finetune, "recheck_leakage", fails)
+    cfg.finetune["leakage"] = {"allow": []}
+    with pytest.raises(UserError, match="leakage above"):
+        train_unit(cfg, UNIT, BASE_A)
+    assert json.loads((run / "inputs.json").read_text())["config"]["leakage"]["allow"] == ["cmnli"]
+    cfg.finetune["leakage"] = {"allow": ["cmnli"], "n": 8}
+    cfg.finetune["train"]["optim"]["max_lr"] = 3e-4  # a gate change with a real one: retrained
+    train_unit(cfg, UNIT, BASE_A)
+    assert len(calls) == 2
