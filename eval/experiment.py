@@ -151,6 +151,9 @@ def stale_reasons(out_dir: Path, inputs: dict, legacy: dict) -> list[str]:
     """Why `out_dir` cannot be reused for `inputs` (empty: it can). Without a record of its inputs
     (made before they were recorded) only `legacy`, what its files still tell, is compared."""
     saved, inputs = read_inputs(out_dir), _plain(inputs)
+    if saved is not None and isinstance(saved.get("config"), dict):  # recorded before a key became volatile
+        for key in VOLATILE_TRAIN_KEYS:
+            saved["config"].get("train", {}).pop(key, None)
     if saved is None:
         return input_changes(_plain(legacy), {k: inputs[k] for k in legacy})
     return input_changes(saved, inputs)

@@ -250,6 +250,10 @@ def test_a_moved_experiment_folder_keeps_its_units(experiment, tmp_path):
         train_unit(cfg, UNIT, BASE_A) == moved / "models" / UNIT.name and len(calls) == 1
     )  # reused, not retrained
     assert run != moved / "models" / UNIT.name
+    recorded = json.loads((moved / "models" / UNIT.name / "inputs.json").read_text())
+    recorded["config"]["train"]["run_dir"] = str(run)  # as recorded before run_dir stopped counting
+    (moved / "models" / UNIT.name / "inputs.json").write_text(json.dumps(recorded))
+    assert train_unit(cfg, UNIT, BASE_A) == moved / "models" / UNIT.name and len(calls) == 1
 
 
 def test_an_interrupted_unit_resumes_and_an_unrecorded_one_is_checked(experiment, caplog):
