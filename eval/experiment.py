@@ -218,6 +218,27 @@ def train_unit(cfg: ExperimentConfig, unit: Unit, base_id: dict) -> Path:
     return run_dir
 
 
+def preflight_gates(cfg: ExperimentConfig, units: list[Unit]) -> None:
+    """Every unit still to train passes its leakage gate before the first one trains, so a gate stop costs
+    seconds, not the hours of the units before it; all stops are reported at once."""
+    from weprompt.finetune import gate_report
+    from weprompt.leakage import LeakageError
+
+    problems = []
+    for unit in units:
+        run_dir = cfg.out / "models" / unit.name
+        if unit.split in ("all", "single") or (run_dir / "finetune_summary.json").exists():
+            continue  # no held-out test task to leak into, or trained (a changed gate is checked there)
+        log.info("leakage gate of %s, before any training", unit.name)
+        problems += [f"{unit.name}: {e}" for e in gate_report(_unit_config(cfg, unit, run_dir)).errors]
+    if problems:
+        raise LeakageError(
+            "leakage above the threshold, found before any unit trained:\n  "
+            + "\n  ".join(problems)
+            + "\n(read the overlaps; add a task to finetune.leakage.allow only when they are not its content)"
+        )
+
+
 def _evaluate(cfg: ExperimentConfig, model: Path, tasks: list[str], shots: list, tag: str) -> dict:
     """Evaluate `model`, or reuse `evals/<tag>.json` when it holds these tasks for the same model and
     settings (a redone evaluation of unchanged predictions comes from the prediction cache)."""
@@ -356,7 +377,9 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
                 cells.append(_cell(tr, k, mode))
         notes += [f"{t}: {why}" for t, why in res.get("skipped", {}).items()]
     curves = {}
-    for unit in plan_units(cfg, catalog):
+    units = plan_units(cfg, catalog)
+    preflight_gates(cfg, units)
+    for unit in units:
         model_dir = train_unit(cfg, unit, base_id)
         res = _evaluate(cfg, model_dir, unit.serves, [0], unit.name)
         for tr in res["tasks"].values():

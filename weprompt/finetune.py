@@ -25,7 +25,7 @@ from weprompt.common.errors import UserError
 from weprompt.data import load_rows
 from weprompt.finetune_data import BatchConfig, FinetuneBatches
 from weprompt.finetune_heldout import HeldOutConfig, ProbeFactory, heldout_hooks, require_probe
-from weprompt.leakage import LeakageError, leakage_report
+from weprompt.leakage import LeakageError, LeakageReport, leakage_report
 from weprompt.mixture import MixtureConfig, mixture_writer, plan_weights
 from weprompt.packing import Packer, PackingConfig
 from weprompt.pretrain.engine.config import OptimConfig, SpikeConfig, TrainerConfig
@@ -260,6 +260,13 @@ def _write_split(cfg: FinetuneConfig, run_dir: Path) -> tuple[Catalog, dict, Spl
     return catalog, bank, split
 
 
+def gate_report(cfg: FinetuneConfig) -> LeakageReport:
+    """The leakage report `cfg`'s run would gate on, computed without writing anything."""
+    catalog, bank = load_bank(cfg.bank_dir, statuses=PROMPT_SELECTIONS[cfg.prompts])
+    split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
+    return _leakage(cfg, catalog, split)
+
+
 def recheck_leakage(cfg: FinetuneConfig) -> None:
     """The leakage gate alone, for a finished run whose `leakage` settings changed. The gate decides whether
     a run may train, never what it trains on, so such a run needs the gate passed again, not retraining."""
@@ -268,11 +275,10 @@ def recheck_leakage(cfg: FinetuneConfig) -> None:
     _check_leakage(cfg, catalog, split, Path(cfg.train.run_dir))
 
 
-def _check_leakage(cfg: FinetuneConfig, catalog: Catalog, split: Split, run_dir: Path) -> None:
-    """Write the leakage report; raise before any training when a training task is above the threshold."""
+def _leakage(cfg: FinetuneConfig, catalog: Catalog, split: Split) -> LeakageReport:
     lc = cfg.leakage
     tests = split.test_tasks if cfg.split not in ("all", "single") else []
-    leak = leakage_report(
+    return leakage_report(
         catalog,
         tests,
         split.train_tasks,
@@ -283,6 +289,11 @@ def _check_leakage(cfg: FinetuneConfig, catalog: Catalog, split: Split, run_dir:
         cfg.sampler.seed,
         cfg.data_dir,
     )
+
+
+def _check_leakage(cfg: FinetuneConfig, catalog: Catalog, split: Split, run_dir: Path) -> None:
+    """Write the leakage report; raise before any training when a training task is above the threshold."""
+    leak = _leakage(cfg, catalog, split)
     atomic_write_text(run_dir / "leakage.json", json.dumps(leak.__dict__, ensure_ascii=False, indent=1))
     if leak.errors:
         raise LeakageError(

@@ -1,6 +1,7 @@
 """The experiment matrix end to end on a tiny base: train what each cell needs, evaluate, report; resume."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -10,6 +11,7 @@ from weprompt.common.errors import UserError
 from weprompt.eval.bootstrap import paired_bootstrap
 from weprompt.eval.experiment import ExperimentConfig, ExperimentEval, plan_units, run_experiment, validate
 from weprompt.eval.table6 import findings, load_paper
+from weprompt.finetune import LeakageConfig
 
 pytestmark = pytest.mark.usefixtures("synth_data")  # the tiny base trains and evaluates on synthetic rows
 
@@ -42,8 +44,21 @@ def _cfg(tmp_path, base, bank, **kw):
     return ExperimentConfig(**(fields | kw))
 
 
-def test_matrix_report_and_resume(tiny_base, tmp_path):
+def test_matrix_report_and_resume(tiny_base, tmp_path, monkeypatch):
     base, bank = tiny_base
+    import weprompt.finetune
+    from weprompt.leakage import LeakageError
+
+    real_gate = weprompt.finetune.gate_report
+    monkeypatch.setattr(
+        weprompt.finetune,
+        "gate_report",
+        lambda ft: real_gate(replace(ft, leakage=LeakageConfig(threshold=-1.0))),
+    )
+    with pytest.raises(LeakageError, match="found before any unit trained"):
+        run_experiment(_cfg(tmp_path, base, bank))
+    assert not list((tmp_path / "exp" / "models").glob("*/finetune_summary.json"))  # stopped before training
+    monkeypatch.setattr(weprompt.finetune, "gate_report", real_gate)
     report = run_experiment(_cfg(tmp_path, base, bank))
     text = report.read_text(encoding="utf-8")
     assert "| nli | ocnli | accuracy |" in text and "/ 44.3" in text  # ours next to the paper's

@@ -324,3 +324,34 @@ def test_a_changed_leakage_gate_is_checked_again_not_retrained(experiment, monke
     cfg.finetune["train"]["optim"]["max_lr"] = 3e-4  # a gate change with a real one: retrained
     train_unit(cfg, UNIT, BASE_A)
     assert len(calls) == 2
+
+
+def test_every_gate_is_checked_before_the_first_unit_trains(experiment, monkeypatch):
+    from types import SimpleNamespace
+
+    import weprompt.finetune
+    from weprompt.eval.experiment import preflight_gates
+    from weprompt.leakage import LeakageError
+
+    cfg, calls = experiment
+    weak = Unit("weak_ocnli", "weprompt_weak", "weak", ["ocnli"], ["ocnli"])
+    single = Unit("single_ocnli", "welm_finetune", "single", ["ocnli"], ["ocnli"])
+    seen = []
+
+    def gate(ft):
+        seen.append(Path(ft.train.run_dir).name)
+        return SimpleNamespace(errors=[f"training task 'x{len(seen)}': 9/250 examples"])
+
+    monkeypatch.setattr(weprompt.finetune, "gate_report", gate)
+    with pytest.raises(LeakageError) as e:
+        preflight_gates(cfg, [UNIT, weak, single])
+    assert seen == ["strong_nli", "weak_ocnli"]  # a single-task unit has no held-out task to leak into
+    assert "strong_nli: training task 'x1'" in str(e.value) and "weak_ocnli: training task 'x2'" in str(
+        e.value
+    )
+    assert calls == []  # nothing trained
+    train_unit(cfg, UNIT, BASE_A)  # a finished unit is not checked again here
+    seen.clear()
+    with pytest.raises(LeakageError):
+        preflight_gates(cfg, [UNIT, weak])
+    assert seen == ["weak_ocnli"]
