@@ -260,19 +260,20 @@ def _write_split(cfg: FinetuneConfig, run_dir: Path) -> tuple[Catalog, dict, Spl
     return catalog, bank, split
 
 
+def _catalog_and_split(cfg: FinetuneConfig) -> tuple[Catalog, Split]:
+    catalog, bank = load_bank(cfg.bank_dir, statuses=PROMPT_SELECTIONS[cfg.prompts])
+    return catalog, build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
+
+
 def gate_report(cfg: FinetuneConfig) -> LeakageReport:
     """The leakage report `cfg`'s run would gate on, computed without writing anything."""
-    catalog, bank = load_bank(cfg.bank_dir, statuses=PROMPT_SELECTIONS[cfg.prompts])
-    split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
-    return _leakage(cfg, catalog, split)
+    return _leakage(cfg, *_catalog_and_split(cfg))
 
 
 def recheck_leakage(cfg: FinetuneConfig) -> None:
     """The leakage gate alone, for a finished run whose `leakage` settings changed. The gate decides whether
     a run may train, never what it trains on, so such a run needs the gate passed again, not retraining."""
-    catalog, bank = load_bank(cfg.bank_dir, statuses=PROMPT_SELECTIONS[cfg.prompts])
-    split = build_split(catalog, bank, cfg.test_tasks, cfg.split, cfg.data_dir)
-    _check_leakage(cfg, catalog, split, Path(cfg.train.run_dir))
+    _check_leakage(cfg, *_catalog_and_split(cfg), Path(cfg.train.run_dir))
 
 
 def _leakage(cfg: FinetuneConfig, catalog: Catalog, split: Split) -> LeakageReport:
